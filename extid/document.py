@@ -1,0 +1,202 @@
+"""The two documents as bytes: strict parse, canonical dump, kind detection.
+
+Pure: bytes in, Python objects out (and back). Speed matters here (hooks run on every commit and
+registries reach 100k entries), so the common case takes a fast path:
+
+* orjson parses; if the canonical dump of the result equals the input bytes, the input is
+  canonical and therefore has no duplicate keys (a duplicate would make the input longer than
+  the dump of its parse). Nothing else needs checking.
+* anything else (non-canonical, or orjson refused it) goes through the stdlib parser with hooks
+  that detect duplicate keys, NaN/Infinity, huge numbers and lone surrogates, which also gives
+  the precise error message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal, NamedTuple
+
+import orjson
+
+from .errors import ParseError
+from .ids import INTERNAL_ID_RE, TOOLS
+
+Kind = Literal["mapping", "counters"]
+MAPPING: Kind = "mapping"
+COUNTERS: Kind = "counters"
+ENVELOPE_KEY: dict[Kind, str] = {MAPPING: "mappings", COUNTERS: "counters"}
+
+#: Refuse files larger than this before reading them into a parser (100k entries is ~20 MB).
+MAX_BYTES = 128 * 1024 * 1024
+#: Our documents are 4 levels deep; anything far deeper is hostile.
+MAX_DEPTH = 64
+#: Integers with more digits than this are refused (2**53 has 16).
+MAX_INT_DIGITS = 20
+
+_ORJSON_OPTS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+# A number token with a fraction or exponent in orjson's canonical output. orjson and the stdlib
+# spell some floats differently (1e-05), so such documents are dumped by the stdlib. A match
+# inside a string is a harmless false positive: it only costs the slower dump.
+_FLOAT_TOKEN_RE = re.compile(rb"(?:\A|: |\n *)-?[0-9]+[.eE]")
+_CONFLICT_RE = re.compile(rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)", re.M)
+
+
+class Parsed(NamedTuple):
+    """A parsed document and whether its bytes were already canonical."""
+
+    obj: Any
+    canonical: bool
+
+
+def canonical(obj: Any) -> bytes:
+    """The one byte form every write produces: indent 2, sorted keys, UTF-8, LF, final newline.
+
+    Defined as `json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\\n"`;
+    orjson produces the same bytes faster except for some float spellings.
+    """
+    try:
+        out = orjson.dumps(obj, option=_ORJSON_OPTS)
+    except TypeError:  # integers beyond 64 bits
+        return _stdlib_dump(obj)
+    if _FLOAT_TOKEN_RE.search(out):
+        return _stdlib_dump(obj)
+    return out + b"\n"
+
+
+def _stdlib_dump(obj: Any) -> bytes:
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "surrogatepass") + b"\n"
+
+
+def conflict_marker_line(data: bytes) -> int | None:
+    """1-based line of the first git conflict marker, if any."""
+    m = _CONFLICT_RE.search(data)
+    return None if m is None else data.count(b"\n", 0, m.start()) + 1
+
+
+def parse(data: bytes, name: str) -> Parsed:
+    """Strictly parse `data` (the contents of file `name`); raises ParseError naming the file."""
+    _check_envelope_bytes(data, name)
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if data == canonical(obj):
+            return Parsed(obj, True)
+    return Parsed(_slow_parse(data, name), False)
+
+
+def _check_envelope_bytes(data: bytes, name: str) -> None:
+    if len(data) > MAX_BYTES:
+        raise ParseError(name, "", f"file is {len(data)} bytes, over the {MAX_BYTES}-byte limit")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ParseError(name, "line 1", "starts with a UTF-8 byte order mark (BOM)")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:4]):
+        raise ParseError(name, "line 1", "is UTF-16/32, not UTF-8")
+    if not data.strip():
+        raise ParseError(name, "", "file is empty")
+    line = conflict_marker_line(data)
+    if line is not None:
+        raise ParseError(name, f"line {line}", "unresolved merge conflict (conflict marker)")
+
+
+def _slow_parse(data: bytes, name: str) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ParseError(name, f"line {line}", f"invalid UTF-8 at byte {e.start}") from None
+    try:
+        obj = json.loads(
+            text,
+            object_pairs_hook=_unique_object,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except json.JSONDecodeError as e:
+        raise ParseError(name, f"line {e.lineno} column {e.colno}", e.msg) from None
+    except _Refused as e:
+        raise ParseError(name, e.where, str(e)) from None
+    except RecursionError:
+        raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
+    _check_tree(obj, "$", 0, name)
+    return obj
+
+
+class _Refused(ValueError):
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"duplicate key {key!r}")
+            seen.add(key)
+    return obj
+
+
+def _reject_constant(token: str) -> Any:
+    raise _Refused(f"{token} is not valid JSON")
+
+
+def _parse_float(token: str) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"number {token[:40]} is out of range")
+    return value
+
+
+def _parse_int(token: str) -> int:
+    if len(token.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"integer with {len(token)} digits is out of range")
+    return int(token)
+
+
+def _check_tree(obj: Any, path: str, depth: int, name: str) -> None:
+    """Depth limit and lone surrogates, which the stdlib parser lets through."""
+    if depth > MAX_DEPTH:
+        raise ParseError(name, path, f"nesting deeper than {MAX_DEPTH} levels")
+    if isinstance(obj, str):
+        _check_string(obj, path, name)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            _check_string(key, path, name)
+            _check_tree(value, f"{path}.{key}", depth + 1, name)
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            _check_tree(value, f"{path}[{i}]", depth + 1, name)
+
+
+def _check_string(value: str, path: str, name: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParseError(name, path, "string contains a lone surrogate") from None
+
+
+def kind_of(obj: Any, name: str = "") -> Kind | None:
+    """Which document this is: by envelope key, then by file name, then by its keys."""
+    if isinstance(obj, dict):
+        if "mappings" in obj:
+            return MAPPING
+        if "counters" in obj:
+            return COUNTERS
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if "counter" in base:
+        return COUNTERS
+    if "mapping" in base:
+        return MAPPING
+    if isinstance(obj, dict) and obj:
+        if all(k in TOOLS for k in obj):
+            return COUNTERS
+        if all(INTERNAL_ID_RE.fullmatch(k) for k in obj):
+            return MAPPING
+    return None

@@ -1,0 +1,63 @@
+"""Error types and the `Problem` value that every check reports.
+
+One user-facing exception family (`ExtidError`, like pre-commit's `FatalError`): the CLI prints
+its message as a single line and exits non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExtidError(Exception):
+    """An error the user can act on; `str(err)` is one line that names the file."""
+
+    exit_code = 1
+
+
+class ParseError(ExtidError):
+    """A state file is not strict JSON, or not a document extid can read."""
+
+    def __init__(self, file: str, where: str, message: str) -> None:
+        self.file, self.where, self.message = file, where, message
+        super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
+
+
+class ValidationError(ExtidError):
+    """A document parsed but breaks the schema or the semantic rules."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        first = str(problems[0]) if problems else "invalid"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class NewerVersionError(ExtidError):
+    """The file was written by a newer extid; we must never overwrite it."""
+
+
+class LockTimeoutError(ExtidError):
+    """The state directory's lock could not be taken in time."""
+
+
+class ConflictError(ExtidError):
+    """An operation would make two tasks share one external ID."""
+
+
+class UnsafePathError(ExtidError):
+    """A path is a symlink, escapes the repository or is otherwise refused."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding about one file: printed as `file: $.json.path: message`."""
+
+    file: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.message}" if self.where else (
+            f"{self.file}: {self.message}"
+        )

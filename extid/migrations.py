@@ -1,0 +1,93 @@
+"""Format versions and the ordered steps between them.
+
+Each step is a pair of pure functions (document in, new document out) between two adjacent
+versions. Loading applies `upgrade` in memory; `extid migrate` is the only thing that writes a
+file at a newer version, and an ordinary write puts a document back at the version its file had
+(`downgrade`), so an older extid sharing the repository is never surprised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .document import ENVELOPE_KEY, Kind
+from .errors import ExtidError, NewerVersionError, ParseError
+
+#: The pseudo-version of a file without the envelope (a bare object of mappings or counters).
+UNVERSIONED = "0"
+#: Epoch stands in for an unknown `updated`: deterministic, and older than any real write.
+UNKNOWN_TIME = "1970-01-01T00:00:00Z"
+
+Transform = Callable[[Kind, Any], Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    source: str
+    target: str
+    up: Transform
+    down: Transform | None  # None: the target format cannot be expressed in the source
+
+
+def _wrap(kind: Kind, bare: Any) -> Any:
+    return {ENVELOPE_KEY[kind]: bare, "updated": UNKNOWN_TIME, "version": "1.0"}
+
+
+def _unwrap(kind: Kind, doc: Any) -> Any:
+    return doc[ENVELOPE_KEY[kind]]
+
+
+STEPS: tuple[Step, ...] = (Step(UNVERSIONED, "1.0", _wrap, _unwrap),)
+VERSIONS: tuple[str, ...] = (UNVERSIONED, *(s.target for s in STEPS))
+CURRENT = VERSIONS[-1]
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def version_of(obj: Any, kind: Kind, name: str) -> str:
+    """The format version of a parsed document; raises for one this extid cannot read."""
+    if not isinstance(obj, dict):
+        raise ParseError(name, "$", f"expected an object, got {type(obj).__name__}")
+    if ENVELOPE_KEY[kind] not in obj:
+        return UNVERSIONED
+    version = obj.get("version")
+    if not isinstance(version, str):
+        raise ParseError(name, "$.version", "missing or not a string")
+    if version in VERSIONS:
+        return version
+    try:
+        newer = _key(version) > _key(CURRENT)
+    except ValueError:
+        raise ParseError(name, "$.version", f"unknown format version {version!r}") from None
+    if newer:
+        raise NewerVersionError(
+            f"{name}: format version {version} is newer than this extid understands "
+            f"(up to {CURRENT}); upgrade extid - the file was not changed"
+        )
+    raise ParseError(name, "$.version", f"unknown format version {version!r}")
+
+
+def upgrade(obj: Any, kind: Kind, name: str) -> tuple[Any, str]:
+    """Bring a document to CURRENT in memory; returns it with the version it had."""
+    original = version_of(obj, kind, name)
+    index = VERSIONS.index(original)
+    for step in STEPS[index:]:
+        obj = step.up(kind, obj)
+    return obj, original
+
+
+def downgrade(obj: Any, kind: Kind, target: str, name: str) -> Any:
+    """Express a CURRENT document at `target` (the version its file has on disk)."""
+    index = VERSIONS.index(target)
+    for step in reversed(STEPS[index:]):
+        if step.down is None:
+            raise ExtidError(
+                f"{name}: cannot write format {step.target} back as {step.source}; "
+                "run `extid migrate`"
+            )
+        obj = step.down(kind, obj)
+    return obj

@@ -1,0 +1,83 @@
+"""Pure rules over the two current-version documents, shared by the store, mapper and merge.
+
+A counter is the *next available* number of a tool (or of a tool's project key). The number a
+tool will really hand out next is max(stored counter, highest number used in the mappings + 1,
+1): a crash between the two files, a restored backup or a file written by a tool that stored the
+last *used* number can then never make an ID come round twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .ids import KEYED_TOOLS, TOOLS, ExternalID, parse_external
+
+CounterKey = tuple[str, "str | None"]  # (tool, project key or None)
+
+
+def iter_external(mappings: dict[str, Any]) -> Iterator[tuple[str, ExternalID]]:
+    """(internal ID, parsed external ID) for every well-formed external ID in `mappings`."""
+    for internal, entry in mappings.items():
+        if not isinstance(entry, dict):
+            continue
+        for tool in TOOLS:
+            value = entry.get(tool)
+            if isinstance(value, str):
+                try:
+                    yield internal, parse_external(tool, value)
+                except ValueError:
+                    continue
+
+
+def highest_used(mappings: dict[str, Any]) -> dict[CounterKey, int]:
+    high: dict[CounterKey, int] = {}
+    for _, ext in iter_external(mappings):
+        k = (ext.tool, ext.key)
+        if ext.number > high.get(k, 0):
+            high[k] = ext.number
+    return high
+
+
+def get_counter(counters: dict[str, Any], tool: str, key: str | None) -> int:
+    value = counters.get(tool)
+    if tool in KEYED_TOOLS:
+        value = value.get(key, 0) if isinstance(value, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def set_counter(counters: dict[str, Any], tool: str, key: str | None, value: int) -> None:
+    if tool in KEYED_TOOLS:
+        counters.setdefault(tool, {})[key] = value
+    else:
+        counters[tool] = value
+
+
+def iter_counters(counters: dict[str, Any]) -> Iterator[tuple[CounterKey, int]]:
+    for tool in TOOLS:
+        if tool in KEYED_TOOLS:
+            for key in sorted(counters.get(tool) or {}):
+                yield (tool, key), get_counter(counters, tool, key)
+        elif tool in counters:
+            yield (tool, None), get_counter(counters, tool, None)
+
+
+def effective_next(
+    counters: dict[str, Any], high: dict[CounterKey, int], tool: str, key: str | None
+) -> int:
+    return max(get_counter(counters, tool, key), high.get((tool, key), 0) + 1, 1)
+
+
+def reconcile(counters: dict[str, Any], mappings: dict[str, Any]) -> list[CounterKey]:
+    """Raise every counter above the numbers used in `mappings`; returns what changed."""
+    changed: list[CounterKey] = []
+    for (tool, key), used in sorted(highest_used(mappings).items(), key=str):
+        if get_counter(counters, tool, key) <= used:
+            set_counter(counters, tool, key, used + 1)
+            changed.append((tool, key))
+    return changed
+
+
+def empty_counters() -> dict[str, Any]:
+    """The counters a fresh registry starts with (the shape users already have)."""
+    return {"azure_devops": 0, "github": 0, "jira": {}, "linear": {}}
