@@ -17,8 +17,6 @@ import json
 import re
 from typing import Any, Literal, NamedTuple
 
-import orjson
-
 from .errors import ParseError
 from .ids import INTERNAL_ID_RE, TOOLS
 
@@ -34,7 +32,11 @@ MAX_DEPTH = 64
 #: Integers with more digits than this are refused (2**53 has 16).
 MAX_INT_DIGITS = 20
 
-_ORJSON_OPTS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+#: Below this size the stdlib is faster end to end: importing orjson costs more (~20 ms) than
+#: it saves, and hooks mostly see small files.
+LARGE_BYTES = 256 * 1024
+#: The same threshold counted in entries, for documents already in memory.
+LARGE_ENTRIES = 1000
 # A number token with a fraction or exponent in orjson's canonical output. orjson and the stdlib
 # spell some floats differently (1e-05), so such documents are dumped by the stdlib. A match
 # inside a string is a harmless false positive: it only costs the slower dump.
@@ -55,13 +57,24 @@ def canonical(obj: Any) -> bytes:
     Defined as `json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\\n"`;
     orjson produces the same bytes faster except for some float spellings.
     """
+    if not _is_large(obj):
+        return _stdlib_dump(obj)
+    import orjson  # deferred: see LARGE_BYTES
+
     try:
-        out = orjson.dumps(obj, option=_ORJSON_OPTS)
+        out = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits
         return _stdlib_dump(obj)
     if _FLOAT_TOKEN_RE.search(out):
         return _stdlib_dump(obj)
     return out + b"\n"
+
+
+def _is_large(obj: Any) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    inner = obj.get("mappings", obj)
+    return isinstance(inner, dict) and len(inner) > LARGE_ENTRIES
 
 
 def _stdlib_dump(obj: Any) -> bytes:
@@ -78,14 +91,18 @@ def conflict_marker_line(data: bytes) -> int | None:
 def parse(data: bytes, name: str) -> Parsed:
     """Strictly parse `data` (the contents of file `name`); raises ParseError naming the file."""
     _check_envelope_bytes(data, name)
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if data == canonical(obj):
-            return Parsed(obj, True)
-    return Parsed(_slow_parse(data, name), False)
+    if len(data) >= LARGE_BYTES:
+        import orjson  # deferred: see LARGE_BYTES
+
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if data == canonical(obj):
+                return Parsed(obj, True)
+    obj = _slow_parse(data, name)
+    return Parsed(obj, data == canonical(obj))
 
 
 def _check_envelope_bytes(data: bytes, name: str) -> None:

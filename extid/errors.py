@@ -6,7 +6,28 @@ its message as a single line and exits non-zero, never a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable
+from typing import NamedTuple
+
+_SAFE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def jpath(parent: str, key: str | int) -> str:
+    """JSON path of `key` under `parent`: `$.a.b`, `$.a[0]`, or `$.a["odd key"]` where the key
+    must be quoted (control characters and escapes never reach the terminal raw)."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    if key and _SAFE_KEY.issuperset(key):
+        return f"{parent}.{key}"
+    return f"{parent}[{json.dumps(key, ensure_ascii=True)}]"
+
+
+def jpath_of(keys: Iterable[str | int]) -> str:
+    path = "$"
+    for key in keys:
+        path = jpath(path, key)
+    return path
 
 
 class ExtidError(Exception):
@@ -49,8 +70,7 @@ class UnsafePathError(ExtidError):
     """A path is a symlink, escapes the repository or is otherwise refused."""
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
+class Problem(NamedTuple):
     """One finding about one file: printed as `file: $.json.path: message`."""
 
     file: str
@@ -58,6 +78,6 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.where}: {self.message}" if self.where else (
-            f"{self.file}: {self.message}"
-        )
+        if self.where:
+            return f"{self.file}: {self.where}: {self.message}"
+        return f"{self.file}: {self.message}"

@@ -6,7 +6,6 @@ Pure functions only: no I/O. Everything that knows what an ID looks like lives h
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Container
 from typing import NamedTuple
 
@@ -87,6 +86,8 @@ def new_internal_id(
     taken: Container[str], prefix: str = "TASK", sub: str | None = None, hash_len: int = 4
 ) -> str:
     """A fresh random hash ID whose folded form is not in `taken`."""
+    import secrets  # deferred: only `new-id` needs it, and it costs the hooks' start-up
+
     for _ in range(10_000):
         hash_ = secrets.token_hex(4)[:hash_len]
         candidate = f"{prefix}-{sub}-{hash_}" if sub else f"{prefix}-{hash_}"

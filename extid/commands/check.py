@@ -1,0 +1,33 @@
+"""`extid check [FILES...]`: strict JSON, schema and semantics of state files.
+
+Every problem of every file is printed as `path: $.json.path: message`; exit 1 if any.
+With no FILES, the state directory's two files are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..validate import COUNTERS_FILE, MAPPING_FILE, check_paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE", help="state files (default: both)")
+
+
+def default_files(state_dir: str | None) -> list[str]:
+    """The state directory's files that exist (a missing file is an empty registry)."""
+    from ..store import resolve_state_dir  # deferred: hooks always pass file names
+
+    directory = resolve_state_dir(state_dir)
+    candidates = (os.path.join(directory, name) for name in (MAPPING_FILE, COUNTERS_FILE))
+    return [path for path in candidates if os.path.lexists(path)]
+
+
+def run(args: argparse.Namespace) -> int:
+    files = args.files or default_files(args.state_dir)
+    problems = check_paths(files)
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0

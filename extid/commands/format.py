@@ -1,0 +1,71 @@
+"""`extid format [--check] [FILES...]`: rewrite state files in canonical form.
+
+The pre-commit fixer convention: prints `Fixing <file>` for each file it rewrote and exits 1 if
+it rewrote any. `--check` only reports, with a diff. A file that does not parse strictly, or that
+a newer extid wrote, is never rewritten: rewriting it could lose something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+
+from .. import document
+from ..errors import ExtidError
+from ..migrations import version_of
+from ..validate import read_file
+from .check import default_files
+
+#: A diff longer than this is cut: the point is to show what kind of change is needed.
+MAX_DIFF_LINES = 40
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", metavar="FILE", help="state files (default: both)")
+    parser.add_argument("--check", action="store_true", help="report only, with a diff")
+
+
+def run(args: argparse.Namespace) -> int:
+    rc = 0
+    for path in args.files or default_files(args.state_dir):
+        try:
+            rc |= _format_one(path, args.check)
+        except ExtidError as e:
+            print(f"{e} (not rewritten)")
+            rc = 1
+    return rc
+
+
+def _format_one(path: str, check_only: bool) -> int:
+    data = read_file(path)
+    parsed = document.parse(data, path)
+    kind = document.kind_of(parsed.obj, path)
+    if kind is not None:
+        version_of(parsed.obj, kind, path)  # raises for a newer format: never touch it
+    if parsed.canonical:
+        return 0
+    new = document.canonical(parsed.obj)
+    if check_only:
+        print(f"{path}: not in canonical form (run `extid format`)")
+        _print_diff(path, data, new)
+        return 1
+    from ..store import atomic_write  # deferred: only a rewrite needs the durable layer
+
+    atomic_write(path, new)
+    print(f"Fixing {path}")
+    return 1
+
+
+def _print_diff(path: str, old: bytes, new: bytes) -> None:
+    diff = difflib.unified_diff(
+        old.decode("utf-8", "replace").splitlines(keepends=True),
+        new.decode("utf-8").splitlines(keepends=True),
+        fromfile=f"{path} (now)",
+        tofile=f"{path} (canonical)",
+    )
+    for i, line in enumerate(diff):
+        if i == MAX_DIFF_LINES:
+            sys.stdout.write("... (diff cut)\n")
+            break
+        sys.stdout.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")

@@ -1,0 +1,282 @@
+"""Schema and semantic checks of the two documents; every finding is a `Problem` value.
+
+Parsing (document.py), checking (here) and reporting (the commands) are kept apart, so every
+problem of every file is reported, not just the first.
+
+Speed: a hand-written pass with precompiled patterns decides whether a document is valid; it
+mirrors the shipped JSON Schemas (extid/schemas/) and adds the semantic rules a schema cannot
+express. jsonschema runs only when that pass finds something, and only over the offending
+entries, as a second opinion: a schema error at a place the fast pass did not flag is reported
+too, so the schemas stay the reference. `tests/test_validate.py` checks the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import document
+from .document import COUNTERS, ENVELOPE_KEY, MAPPING, Kind
+from .errors import ExtidError, ParseError, Problem, jpath
+from .ids import (
+    EPIC_REF_RE,
+    INTERNAL_ID_RE,
+    KEYED_ID_RE,
+    KEYED_TOOLS,
+    MAX_COUNTER,
+    NUMERIC_ID_RE,
+    PROJECT_KEY_RE,
+    RFC3339_RE,
+    RFC3339_UTC_RE,
+    TOOLS,
+)
+from .migrations import CURRENT
+
+MAPPING_FILE = "external_id_mapping.json"
+COUNTERS_FILE = "external_id_counters.json"
+
+_FIELD_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
+    "jira": (KEYED_ID_RE.fullmatch, "is not a jira ID KEY-n (e.g. PROJ-456)"),
+    "linear": (KEYED_ID_RE.fullmatch, "is not a linear ID KEY-n (e.g. TEAM-789)"),
+    "azure_devops": (NUMERIC_ID_RE.fullmatch, "is not a positive integer without leading zeros"),
+    "github": (NUMERIC_ID_RE.fullmatch, "is not a positive integer without leading zeros"),
+    "created": (RFC3339_UTC_RE.fullmatch, "is not an RFC 3339 UTC time (…Z)"),
+    "epic": (EPIC_REF_RE.fullmatch, "is not an epic reference EPIC-nnn"),
+}
+
+
+def show(value: Any) -> str:
+    """A value as it may safely appear in a one-line message (control chars escaped, cut)."""
+    text = json.dumps(value, ensure_ascii=True) if isinstance(value, str) else _short(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return json.dumps(value) if value is None or isinstance(value, bool) else repr(value)
+
+
+# --- one document -------------------------------------------------------------------------
+
+
+def check_document(obj: Any, kind: Kind, name: str) -> list[Problem]:
+    """All problems of one current-version document (schema, then semantics)."""
+    structural: list[Problem] = []
+    semantic: list[Problem] = []
+    if kind == MAPPING:
+        _check_mapping(obj, name, structural, semantic)
+    else:
+        _check_counters(obj, name, structural)
+    if structural:
+        structural = _second_opinion(obj, kind, name, structural)
+    return structural + semantic
+
+
+def _check_envelope(doc: Any, kind: Kind, name: str, out: list[Problem]) -> bool:
+    """The top level; returns whether the inner object can be walked."""
+    if not isinstance(doc, dict):
+        out.append(Problem(name, "$", f"must be an object, not {_short(doc)}"))
+        return False
+    inner = ENVELOPE_KEY[kind]
+    for key in doc:
+        if key not in (inner, "updated", "version"):
+            out.append(Problem(name, jpath("$", key), "unknown top-level field"))
+    if doc.get("version") != CURRENT:
+        out.append(Problem(name, "$.version", f"must be {CURRENT!r}, got {show(doc.get('version'))}"))
+    updated = doc.get("updated")
+    if not isinstance(updated, str) or RFC3339_RE.fullmatch(updated) is None:
+        out.append(Problem(name, "$.updated", f"must be an RFC 3339 time, got {show(updated)}"))
+    if not isinstance(doc.get(inner), dict):
+        out.append(Problem(name, f"$.{inner}", f"must be an object, got {show(doc.get(inner))}"))
+        return False
+    return True
+
+
+def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Problem]) -> None:
+    if not _check_envelope(doc, MAPPING, name, out):
+        return
+    folded: dict[str, str] = {}
+    holders: dict[tuple[str, str], str] = {}
+    internal_ok = INTERNAL_ID_RE.fullmatch
+    for internal, entry in doc["mappings"].items():
+        path = jpath("$.mappings", internal)
+        if internal_ok(internal) is None:
+            out.append(Problem(name, path, f"{show(internal)} is not an internal ID PREFIX-[SUB-]HASH[.N]"))
+        first = folded.setdefault(internal.upper(), internal)
+        if first is not internal:
+            semantic.append(Problem(name, path, f"same task as {show(first)} (IDs differ only in case)"))
+        if type(entry) is not dict:
+            out.append(Problem(name, path, f"must be an object, got {show(entry)}"))
+            continue
+        for field, value in entry.items():
+            rule = _FIELD_RULES.get(field)
+            if rule is None:
+                out.append(Problem(name, jpath(path, field), "unknown field (typo?)"))
+            elif type(value) is not str or rule[0](value) is None:
+                out.append(Problem(name, jpath(path, field), f"{show(value)} {rule[1]}"))
+            elif field in TOOLS:
+                other = holders.setdefault((field, value), internal)
+                if other is not internal:
+                    semantic.append(Problem(name, jpath(path, field),
+                                            f"{field} {value} is also held by {show(other)}"))
+
+
+def _check_counters(doc: Any, name: str, out: list[Problem]) -> None:
+    if not _check_envelope(doc, COUNTERS, name, out):
+        return
+    for tool, value in doc["counters"].items():
+        path = jpath("$.counters", tool)
+        if tool not in TOOLS:
+            out.append(Problem(name, path, f"unknown tool (expected one of {', '.join(TOOLS)})"))
+        elif tool not in KEYED_TOOLS:
+            _check_counter(value, path, name, out)
+        elif not isinstance(value, dict):
+            out.append(Problem(name, path, f"must be an object of project keys, got {show(value)}"))
+        else:
+            for key, number in value.items():
+                sub = jpath(path, key)
+                if PROJECT_KEY_RE.fullmatch(key) is None:
+                    out.append(Problem(name, sub, f"{show(key)} is not a project key (e.g. PROJ)"))
+                _check_counter(number, sub, name, out)
+
+
+def _check_counter(value: Any, path: str, name: str, out: list[Problem]) -> None:
+    if type(value) is not int:
+        out.append(Problem(name, path, f"counter must be an integer, got {show(value)}"))
+    elif value < 0:
+        out.append(Problem(name, path, f"counter {value} is negative"))
+    elif value > MAX_COUNTER:
+        out.append(Problem(name, path, f"counter {show(value)} is above 2**53"))
+
+
+def _second_opinion(obj: Any, kind: Kind, name: str, found: list[Problem]) -> list[Problem]:
+    """Add jsonschema's findings on the offending part that the fast pass did not name."""
+    from .schemas import validator  # deferred: jsonschema costs ~100 ms to import
+
+    flagged = {p.where for p in found}
+    extra = [
+        Problem(name, where, message)
+        for where, message in validator(kind).errors(_offending_part(obj, kind, found))
+        if not any(_within(f, where) or _within(where, f) for f in flagged)
+    ]
+    return found + extra
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith((ancestor + ".", ancestor + "["))
+
+
+def _offending_part(obj: Any, kind: Kind, found: list[Problem]) -> Any:
+    """The document cut down to its envelope and the entries a problem points into."""
+    if kind != MAPPING or not isinstance(obj, dict) or not isinstance(obj.get("mappings"), dict):
+        return obj
+    mappings = obj["mappings"]
+    keep = {k: v for k, v in mappings.items() if any(
+        p.where.startswith(jpath("$.mappings", k)) for p in found)} if len(found) < 50 else mappings
+    return {**obj, "mappings": keep}
+
+
+# --- the pair ------------------------------------------------------------------------------
+
+
+def check_pair(mapping: Any, counters: Any, mapping_name: str, counters_name: str) -> list[Problem]:
+    """Cross-file rule: every counter is above every number used in the mappings."""
+    from .model import get_counter, highest_used
+
+    if not isinstance(mapping, dict) or not isinstance(counters, dict):
+        return []
+    if not isinstance(mapping.get("mappings"), dict) or not isinstance(counters.get("counters"), dict):
+        return []
+    problems = []
+    for (tool, key), used in sorted(highest_used(mapping["mappings"]).items(), key=str):
+        have = get_counter(counters["counters"], tool, key)
+        if have <= used:
+            where = f"$.counters.{tool}" + (f".{key}" if key else "")
+            ext = f"{key}-{used}" if key else str(used)
+            problems.append(Problem(counters_name, where,
+                f"counter {have} is at or below {tool} {ext}, already used in {mapping_name} "
+                "(run `extid repair` to reconcile)"))
+    return problems
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def read_file(path: str) -> bytes:
+    """Read a state file without following a symlink and without reading an oversized file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        if os.path.islink(path):
+            raise ParseError(path, "", "is a symlink; refused") from None
+        raise ParseError(path, "", e.strerror or str(e)) from None
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > document.MAX_BYTES:
+            raise ParseError(path, "", f"file is {size} bytes, over the {document.MAX_BYTES}-byte limit")
+        return f.read(document.MAX_BYTES + 1)
+
+
+def load_file(path: str) -> tuple[Any, Kind]:
+    """Read, parse and upgrade one file; raises ExtidError (ParseError, NewerVersionError)."""
+    from .migrations import upgrade
+
+    parsed = document.parse(read_file(path), path)
+    kind = document.kind_of(parsed.obj, path)
+    if kind is None:
+        raise ParseError(path, "$", "neither a mapping nor a counters file (no 'mappings' or 'counters')")
+    obj, _ = upgrade(parsed.obj, kind, path)
+    return obj, kind
+
+
+def check_paths(paths: Iterable[str]) -> list[Problem]:
+    """Every problem of every file, plus the cross-check of a mapping/counters pair that lives in
+    one directory under the standard names (the sibling is read from disk if not given)."""
+    problems: list[Problem] = []
+    loaded: dict[str, Any] = {}
+    for path in paths:
+        try:
+            obj, kind = load_file(path)
+        except ExtidError as e:
+            problems.append(_as_problem(path, e))
+            continue
+        problems.extend(check_document(obj, kind, path))
+        loaded[path] = obj
+    problems.extend(_check_pairs(loaded))
+    return problems
+
+
+def _as_problem(path: str, e: ExtidError) -> Problem:
+    if isinstance(e, ParseError):
+        return Problem(path, e.where, e.message)
+    message = str(e)
+    return Problem(path, "", message[len(path) + 2:] if message.startswith(path + ": ") else message)
+
+
+def _check_pairs(loaded: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, obj in loaded.items():
+        directory, base = os.path.split(path)
+        if base == MAPPING_FILE:
+            other = os.path.join(directory, COUNTERS_FILE)
+            counters = loaded[other] if other in loaded else _quiet_load(other)
+            problems.extend(check_pair(obj, counters, path, other))
+        elif base == COUNTERS_FILE:
+            other = os.path.join(directory, MAPPING_FILE)
+            if other not in loaded:  # else reported from the mapping's side
+                problems.extend(check_pair(_quiet_load(other), obj, other, path))
+    return problems
+
+
+def _quiet_load(path: str) -> Any:
+    """A sibling that was not asked about: used for the cross-check only if it is sound."""
+    try:
+        obj, kind = load_file(path)
+    except ExtidError:
+        return None
+    return obj if not check_document(obj, kind, path) else None

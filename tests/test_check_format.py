@@ -1,0 +1,106 @@
+"""`extid check` and `extid format` as a user (or pre-commit) runs them: real processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_extid
+from test_validate import COUNTERS, MAPPING
+
+from extid.document import canonical
+
+
+def write_state(directory: Path, mapping: object = MAPPING, counters: object = COUNTERS) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    m, c = directory / "external_id_mapping.json", directory / "external_id_counters.json"
+    m.write_bytes(canonical(mapping))
+    c.write_bytes(canonical(counters))
+    return m, c
+
+
+def test_check_valid_pair_is_silent(tmp_path: Path) -> None:
+    m, c = write_state(tmp_path / "s")
+    result = run_extid("check", str(m), str(c))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_check_without_files_uses_state_dir(tmp_path: Path) -> None:
+    m, _ = write_state(tmp_path / "s")
+    assert run_extid("--state-dir", str(tmp_path / "s"), "check").returncode == 0
+    m.write_text("{")
+    result = run_extid("--state-dir", str(tmp_path / "s"), "check")
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{m}: line 1 column 2: ")
+
+
+def test_check_reports_every_problem_of_every_file(tmp_path: Path) -> None:
+    bad_mapping = json.loads(json.dumps(MAPPING))
+    bad_mapping["mappings"]["TASK-a3f2"] = {"jira": "PROJ-456", "github": "#1"}
+    m, c = write_state(tmp_path / "s", bad_mapping, {**COUNTERS, "version": "9.0"})
+    other = tmp_path / "other.json"
+    other.write_bytes(b'{"mappings": {}, "mappings": {}}')
+    before = {p: p.read_bytes() for p in (m, c, other)}
+    result = run_extid("check", str(m), str(c), str(other))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines == [
+        f"{m}: $.mappings.TASK-a3f2.github: \"#1\" is not a positive integer without leading zeros",
+        f"{m}: $.mappings.TASK-a3f2.jira: jira PROJ-456 is also held by \"TASK-E01-b2c4\"",
+        f"{c}: format version 9.0 is newer than this extid understands (up to 1.0); upgrade extid"
+        " - the file was not changed",
+        f"{other}: duplicate key 'mappings'",
+    ]
+    assert "Traceback" not in result.stderr
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_check_names_conflict_markers(tmp_path: Path) -> None:
+    m, _ = write_state(tmp_path / "s")
+    m.write_text('{\n<<<<<<< ours\n  "a": 1\n=======\n  "a": 2\n>>>>>>> theirs\n}\n')
+    result = run_extid("check", str(m))
+    assert result.stdout == f"{m}: line 2: unresolved merge conflict (conflict marker)\n"
+
+
+def test_format_fixes_then_passes(tmp_path: Path) -> None:
+    m, _ = write_state(tmp_path / "s")
+    m.write_text(json.dumps(MAPPING))  # compact, unsorted-safe, no final newline
+    m.chmod(0o640)
+    result = run_extid("format", str(m))
+    assert (result.returncode, result.stdout) == (1, f"Fixing {m}\n")
+    assert m.read_bytes() == canonical(MAPPING)
+    assert m.stat().st_mode & 0o777 == 0o640
+    again = run_extid("format", str(m))
+    assert (again.returncode, again.stdout) == (0, "")
+
+
+def test_format_check_shows_diff_and_writes_nothing(tmp_path: Path) -> None:
+    m, _ = write_state(tmp_path / "s")
+    data = canonical(MAPPING).rstrip(b"\n")
+    m.write_bytes(data)
+    result = run_extid("format", "--check", str(m))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{m}: not in canonical form (run `extid format`)\n--- ")
+    assert "\\ No newline at end of file" in result.stdout
+    assert m.read_bytes() == data
+
+
+def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path) -> None:
+    m, c = write_state(tmp_path / "s")
+    m.write_bytes(b'{"mappings": {}, "mappings": {"TASK-a3f2": {}}, "version": "1.0"}')
+    c.write_bytes(json.dumps({**COUNTERS, "version": "2.0"}).encode())
+    before = {p: p.read_bytes() for p in (m, c)}
+    result = run_extid("format", str(m), str(c))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{m}: duplicate key 'mappings' (not rewritten)",
+        f"{c}: format version 2.0 is newer than this extid understands (up to 1.0); upgrade extid"
+        " - the file was not changed (not rewritten)",
+    ]
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
+    result = run_extid("check", str(tmp_path / "missing.json"))
+    assert result.returncode == 1
+    assert result.stdout == f"{tmp_path / 'missing.json'}: No such file or directory\n"
