@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any, Literal, NamedTuple
 
-from .errors import ParseError
+from .errors import ParseError, jpath
 from .ids import INTERNAL_ID_RE, TOOLS
 
 Kind = Literal["mapping", "counters"]
@@ -42,6 +42,9 @@ LARGE_ENTRIES = 1000
 # inside a string is a harmless false positive: it only costs the slower dump.
 _FLOAT_TOKEN_RE = re.compile(rb"(?:\A|: |\n *)-?[0-9]+[.eE]")
 _CONFLICT_RE = re.compile(rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)", re.M)
+# In canonical bytes every newline is structural and a value at depth d is indented 2*d, so a
+# line indented deeper than this is nesting over MAX_DEPTH: the fast path must not accept it.
+_TOO_DEEP = b"\n" + b" " * (2 * MAX_DEPTH + 2)
 
 
 class Parsed(NamedTuple):
@@ -99,10 +102,19 @@ def parse(data: bytes, name: str) -> Parsed:
         except orjson.JSONDecodeError:
             pass
         else:
-            if data == canonical(obj):
+            if _is_canonical_fast(data, obj):
                 return Parsed(obj, True)
     obj = _slow_parse(data, name)
     return Parsed(obj, data == canonical(obj))
+
+
+def _is_canonical_fast(data: bytes, obj: Any) -> bool:
+    if _TOO_DEEP in data:
+        return False  # the slow path names the nesting error
+    try:
+        return data == canonical(obj)
+    except RecursionError:  # orjson reads ~1000 levels, the stdlib dump recurses per level
+        return False
 
 
 def _check_envelope_bytes(data: bytes, name: str) -> None:
@@ -155,9 +167,15 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Refused(f"duplicate key {key!r}")
+                raise _Refused(f"duplicate key {_short_repr(key)}")
             seen.add(key)
     return obj
+
+
+def _short_repr(key: str) -> str:
+    """repr escapes control characters, so ANSI escapes never reach a terminal raw; cut long."""
+    text = repr(key)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _reject_constant(token: str) -> Any:
@@ -180,13 +198,14 @@ def _parse_int(token: str) -> int:
 def _check_tree(obj: Any, path: str, depth: int, name: str) -> None:
     """Depth limit and lone surrogates, which the stdlib parser lets through."""
     if depth > MAX_DEPTH:
-        raise ParseError(name, path, f"nesting deeper than {MAX_DEPTH} levels")
+        where = path if len(path) <= 200 else path[:197] + "..."
+        raise ParseError(name, where, f"nesting deeper than {MAX_DEPTH} levels")
     if isinstance(obj, str):
         _check_string(obj, path, name)
     elif isinstance(obj, dict):
         for key, value in obj.items():
             _check_string(key, path, name)
-            _check_tree(value, f"{path}.{key}", depth + 1, name)
+            _check_tree(value, jpath(path, key), depth + 1, name)
     elif isinstance(obj, list):
         for i, value in enumerate(obj):
             _check_tree(value, f"{path}[{i}]", depth + 1, name)
