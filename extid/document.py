@@ -148,7 +148,7 @@ def _slow_parse(data: bytes, name: str) -> Any:
     except json.JSONDecodeError as e:
         raise ParseError(name, f"line {e.lineno} column {e.colno}", e.msg) from None
     except _Refused as e:
-        raise ParseError(name, e.where, str(e)) from None
+        raise ParseError(name, e.where or _locate(text, e.token), str(e)) from None
     except RecursionError:
         raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
     _check_tree(obj, "$", 0, name)
@@ -156,9 +156,24 @@ def _slow_parse(data: bytes, name: str) -> Any:
 
 
 class _Refused(ValueError):
-    def __init__(self, message: str, where: str = "") -> None:
+    def __init__(self, message: str, where: str = "", token: str = "") -> None:
         super().__init__(message)
-        self.where = where
+        self.where, self.token = where, token
+
+
+def _locate(text: str, token: str) -> str:
+    """Line and column of a refused number or constant (the parser's hooks get no position).
+
+    The first occurrence that is not part of a longer word or number; one inside a string that
+    spells the same huge number could be named instead, which only makes the hint imprecise.
+    """
+    if not token:
+        return ""
+    m = re.search(r"(?<![\w.+\"-])" + re.escape(token) + r"(?![\w.\"])", text)
+    if m is None:
+        return ""
+    line = text.count("\n", 0, m.start()) + 1
+    return f"line {line} column {m.start() - text.rfind(chr(10), 0, m.start())}"
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -179,19 +194,20 @@ def _short_repr(key: str) -> str:
 
 
 def _reject_constant(token: str) -> Any:
-    raise _Refused(f"{token} is not valid JSON")
+    raise _Refused(f"{token} is not valid JSON", token=token)
 
 
 def _parse_float(token: str) -> float:
     value = float(token)
     if value in (float("inf"), float("-inf")):
-        raise _Refused(f"number {token[:40]} is out of range")
+        raise _Refused(f"number {token[:40]} is out of range", token=token)
     return value
 
 
 def _parse_int(token: str) -> int:
     if len(token.lstrip("-")) > MAX_INT_DIGITS:
-        raise _Refused(f"integer with {len(token)} digits is out of range")
+        digits = len(token.lstrip("-"))
+        raise _Refused(f"integer with {digits} digits is out of range", token=token)
     return int(token)
 
 
