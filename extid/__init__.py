@@ -32,7 +32,27 @@ _EXPORTS = {
     "Problem": "errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "ConflictError",
+    "ExternalIDMapper",
+    "ExtidError",
+    "LockTimeoutError",
+    "NewerVersionError",
+    "ParseError",
+    "Problem",
+    "State",
+    "Store",
+    "UnsafePathError",
+    "ValidationError",
+    "__version__",
+    "atomic_write",
+    "create_backup",
+    "load_counters",
+    "load_mappings",
+    "resolve_state_dir",
+    "save_counters",
+    "save_mappings",
+]
 
 if TYPE_CHECKING:
     from .errors import (

@@ -10,7 +10,9 @@ from collections.abc import Container
 from typing import NamedTuple
 
 # PREFIX-[SUB-]HASH[.N]; HASH is 4-6 hex digits in either case.
-INTERNAL_ID_RE = re.compile(r"(?:TASK|EPIC|FEAT|DOC)-(?:[A-Z0-9]{2,4}-)?[0-9A-Fa-f]{4,6}(?:\.[0-9]+)?")
+INTERNAL_ID_RE = re.compile(
+    r"(?:TASK|EPIC|FEAT|DOC)-(?:[A-Z0-9]{2,4}-)?[0-9A-Fa-f]{4,6}(?:\.[0-9]+)?"
+)
 EPIC_REF_RE = re.compile(r"EPIC-[0-9]{3,}")
 KEYED_ID_RE = re.compile(r"([A-Z][A-Z0-9_]{0,19})-([1-9][0-9]{0,15})")
 NUMERIC_ID_RE = re.compile(r"[1-9][0-9]{0,15}")

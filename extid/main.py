@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from . import __version__
 from .errors import ExtidError
@@ -53,7 +54,10 @@ def _selected(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="extid", description="Keep internal <-> external task IDs safe inside a git repository.")
+    parser = argparse.ArgumentParser(
+        prog="extid",
+        description="Keep internal <-> external task IDs safe inside a git repository.",
+    )
     parser.add_argument("--version", action="version", version=f"extid {__version__}")
     parser.add_argument(
         "--state-dir",
@@ -64,12 +68,16 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     sub.required = True
     for name, help_ in COMMANDS.items():
         cmd_parser = sub.add_parser(name, help=help_, description=help_)
+        # Also accepted after the command: pre-commit appends a hook's `args:` to its entry.
+        cmd_parser.add_argument(
+            "--state-dir", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         if name == selected:
             _module(name).add_arguments(cmd_parser)
     return parser
 
 
-def _module(name: str) -> object:
+def _module(name: str) -> ModuleType:
     return importlib.import_module(f"extid.commands.{name.replace('-', '_')}")
 
 
@@ -78,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_selected(args_list))
     args = parser.parse_args(args_list)
     try:
-        return int(_module(args.command).run(args))  # type: ignore[attr-defined]
+        return int(_module(args.command).run(args))
     except ExtidError as e:
         print(f"extid: error: {e}", file=sys.stderr)
         return e.exit_code

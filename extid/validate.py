@@ -87,7 +87,9 @@ def _check_envelope(doc: Any, kind: Kind, name: str, out: list[Problem]) -> bool
         if key not in (inner, "updated", "version"):
             out.append(Problem(name, jpath("$", key), "unknown top-level field"))
     if doc.get("version") != CURRENT:
-        out.append(Problem(name, "$.version", f"must be {CURRENT!r}, got {show(doc.get('version'))}"))
+        out.append(
+            Problem(name, "$.version", f"must be {CURRENT!r}, got {show(doc.get('version'))}")
+        )
     updated = doc.get("updated")
     if not isinstance(updated, str) or RFC3339_RE.fullmatch(updated) is None:
         out.append(Problem(name, "$.updated", f"must be an RFC 3339 time, got {show(updated)}"))
@@ -106,10 +108,14 @@ def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Probl
     for internal, entry in doc["mappings"].items():
         path = jpath("$.mappings", internal)
         if internal_ok(internal) is None:
-            out.append(Problem(name, path, f"{show(internal)} is not an internal ID PREFIX-[SUB-]HASH[.N]"))
+            out.append(
+                Problem(name, path, f"{show(internal)} is not an internal ID PREFIX-[SUB-]HASH[.N]")
+            )
         first = folded.setdefault(internal.upper(), internal)
         if first is not internal:
-            semantic.append(Problem(name, path, f"same task as {show(first)} (IDs differ only in case)"))
+            semantic.append(
+                Problem(name, path, f"same task as {show(first)} (IDs differ only in case)")
+            )
         if type(entry) is not dict:
             out.append(Problem(name, path, f"must be an object, got {show(entry)}"))
             continue
@@ -122,8 +128,13 @@ def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Probl
             elif field in TOOLS:
                 other = holders.setdefault((field, value), internal)
                 if other is not internal:
-                    semantic.append(Problem(name, jpath(path, field),
-                                            f"{field} {value} is also held by {show(other)}"))
+                    semantic.append(
+                        Problem(
+                            name,
+                            jpath(path, field),
+                            f"{field} {value} is also held by {show(other)}",
+                        )
+                    )
 
 
 def _check_counters(doc: Any, name: str, out: list[Problem]) -> None:
@@ -176,8 +187,15 @@ def _offending_part(obj: Any, kind: Kind, found: list[Problem]) -> Any:
     if kind != MAPPING or not isinstance(obj, dict) or not isinstance(obj.get("mappings"), dict):
         return obj
     mappings = obj["mappings"]
-    keep = {k: v for k, v in mappings.items() if any(
-        p.where.startswith(jpath("$.mappings", k)) for p in found)} if len(found) < 50 else mappings
+    keep = (
+        {
+            k: v
+            for k, v in mappings.items()
+            if any(p.where.startswith(jpath("$.mappings", k)) for p in found)
+        }
+        if len(found) < 50
+        else mappings
+    )
     return {**obj, "mappings": keep}
 
 
@@ -190,7 +208,9 @@ def check_pair(mapping: Any, counters: Any, mapping_name: str, counters_name: st
 
     if not isinstance(mapping, dict) or not isinstance(counters, dict):
         return []
-    if not isinstance(mapping.get("mappings"), dict) or not isinstance(counters.get("counters"), dict):
+    if not isinstance(mapping.get("mappings"), dict) or not isinstance(
+        counters.get("counters"), dict
+    ):
         return []
     problems = []
     for (tool, key), used in sorted(highest_used(mapping["mappings"]).items(), key=str):
@@ -198,9 +218,14 @@ def check_pair(mapping: Any, counters: Any, mapping_name: str, counters_name: st
         if have <= used:
             where = f"$.counters.{tool}" + (f".{key}" if key else "")
             ext = f"{key}-{used}" if key else str(used)
-            problems.append(Problem(counters_name, where,
-                f"counter {have} is at or below {tool} {ext}, already used in {mapping_name} "
-                "(run `extid repair` to reconcile)"))
+            problems.append(
+                Problem(
+                    counters_name,
+                    where,
+                    f"counter {have} is at or below {tool} {ext}, already used in {mapping_name} "
+                    "(run `extid repair` to reconcile)",
+                )
+            )
     return problems
 
 
@@ -218,7 +243,9 @@ def read_file(path: str) -> bytes:
     with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > document.MAX_BYTES:
-            raise ParseError(path, "", f"file is {size} bytes, over the {document.MAX_BYTES}-byte limit")
+            raise ParseError(
+                path, "", f"file is {size} bytes, over the {document.MAX_BYTES}-byte limit"
+            )
         return f.read(document.MAX_BYTES + 1)
 
 
@@ -229,7 +256,9 @@ def load_file(path: str) -> tuple[Any, Kind]:
     parsed = document.parse(read_file(path), path)
     kind = document.kind_of(parsed.obj, path)
     if kind is None:
-        raise ParseError(path, "$", "neither a mapping nor a counters file (no 'mappings' or 'counters')")
+        raise ParseError(
+            path, "$", "neither a mapping nor a counters file (no 'mappings' or 'counters')"
+        )
     obj, _ = upgrade(parsed.obj, kind, path)
     return obj, kind
 
@@ -255,7 +284,9 @@ def _as_problem(path: str, e: ExtidError) -> Problem:
     if isinstance(e, ParseError):
         return Problem(path, e.where, e.message)
     message = str(e)
-    return Problem(path, "", message[len(path) + 2:] if message.startswith(path + ": ") else message)
+    return Problem(
+        path, "", message[len(path) + 2 :] if message.startswith(path + ": ") else message
+    )
 
 
 def _check_pairs(loaded: dict[str, Any]) -> list[Problem]:

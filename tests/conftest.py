@@ -30,7 +30,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     for var in ("EXTID_STATE_DIR", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(var, raising=False)
     # The console script's directory first, so git (merge drivers, hooks) finds `extid`.
-    monkeypatch.setenv("PATH", os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"])))
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"]))
+    )
     monkeypatch.chdir(tmp_path)
     yield
 
@@ -49,10 +51,12 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def run_extid(*args: str, cwd: Path | None = None, input: str | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_extid(
+    *args: str, cwd: Path | None = None, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real CLI in a subprocess, as users and git run it."""
     exe = shutil.which("extid") or ""
     cmd = [exe, *args] if exe else [sys.executable, "-m", "extid", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, input=input,
-                          env=env, timeout=120)
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, input=input, env=env, timeout=120
+    )

@@ -11,7 +11,9 @@ from test_validate import COUNTERS, MAPPING
 from extid.document import canonical
 
 
-def write_state(directory: Path, mapping: object = MAPPING, counters: object = COUNTERS) -> tuple[Path, Path]:
+def write_state(
+    directory: Path, mapping: object = MAPPING, counters: object = COUNTERS
+) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     m, c = directory / "external_id_mapping.json", directory / "external_id_counters.json"
     m.write_bytes(canonical(mapping))
@@ -45,8 +47,8 @@ def test_check_reports_every_problem_of_every_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines == [
-        f"{m}: $.mappings.TASK-a3f2.github: \"#1\" is not a positive integer without leading zeros",
-        f"{m}: $.mappings.TASK-a3f2.jira: jira PROJ-456 is also held by \"TASK-E01-b2c4\"",
+        f'{m}: $.mappings.TASK-a3f2.github: "#1" is not a positive integer without leading zeros',
+        f'{m}: $.mappings.TASK-a3f2.jira: jira PROJ-456 is also held by "TASK-E01-b2c4"',
         f"{c}: format version 9.0 is newer than this extid understands (up to 1.0); upgrade extid"
         " - the file was not changed",
         f"{other}: duplicate key 'mappings'",

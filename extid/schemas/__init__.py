@@ -31,7 +31,10 @@ class Validator:
         errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
         for error in errors:
             message = error.message if len(error.message) <= 160 else error.message[:157] + "..."
-            yield jpath_of(error.absolute_path), message.encode("ascii", "backslashreplace").decode()
+            yield (
+                jpath_of(error.absolute_path),
+                message.encode("ascii", "backslashreplace").decode(),
+            )
 
 
 @functools.cache
