@@ -1,0 +1,606 @@
+"""The pre-commit hooks of `.pre-commit-hooks.yaml` as users run them, with the real `pre-commit`.
+
+* `pre-commit try-repo <this checkout> <hook-id> --all-files` in temp git repos holding the
+  example files under `tests/example-files/<hook-id>/{positive,negative}/` (the layout
+  check-jsonschema uses). A negative case folder holds `expected.txt`: one line per problem,
+  `<file>: <text>`, meaning the hook printed a line starting `<case>/<file>: ` containing `<text>`
+  (for extid-post-merge, whose message names no file, just `<text>`).
+* try-repo builds a fresh hook environment on every call (it uses a temporary store) and on a
+  dirty checkout runs HEAD plus the uncommitted changes to tracked files (a "shadow repo"). The
+  other tests therefore use an ordinary `.pre-commit-config.yaml` pointing at the same snapshot
+  (`hook_repo`) with one PRE_COMMIT_HOME for the session, so that environment is built once:
+  with the network, after which the hooks run under `unshare -n`.
+* `pre-commit install --hook-type post-merge` plus a real `git merge` that plants a duplicate
+  external ID through git's own line merge (no merge driver, as on GitHub or pre-commit.ci).
+
+Every git and pre-commit process gets HOME, GIT_CONFIG_GLOBAL and PRE_COMMIT_HOME inside the
+session's tmp dir, so the developer's configuration and caches are neither read nor written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import extid
+from extid import document
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = Path(__file__).resolve().parent / "example-files"
+MANIFEST = ROOT / ".pre-commit-hooks.yaml"
+HOOK_IDS = ("extid-check", "extid-format", "extid-post-merge")
+STATE_DIR = ".claude/state"
+MAPPING = "external_id_mapping.json"
+COUNTERS = "external_id_counters.json"
+TIMEOUT = 300  # a cold hook environment build; normally a few seconds
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+# Tests marked slow build hook environments (try-repo builds one per call, ~8 s each); the module
+# takes about a minute on 2 cores.
+
+
+# --- environment -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """One isolated HOME / git config / pre-commit cache shared by the whole module."""
+
+    base: Path
+    env: dict[str, str]
+
+    def run(
+        self, *cmd: str, cwd: Path, offline: bool = False, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        prefix = ["unshare", "-n"] if offline else []
+        result = subprocess.run(
+            [*prefix, *cmd],
+            cwd=cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{cmd} exited {result.returncode}:\n{result.stdout}")
+        return result
+
+    def git(self, cwd: Path, *args: str) -> str:
+        return self.run("git", *args, cwd=cwd, check=True).stdout
+
+    def pre_commit(
+        self, cwd: Path, *args: str, offline: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "pre_commit", *args, cwd=cwd, offline=offline)
+
+
+@pytest.fixture(scope="session")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
+    base = tmp_path_factory.mktemp("precommit")
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = extid tests\n\temail = tests@extid.invalid\n"
+        "[init]\n\tdefaultBranch = main\n[core]\n\tautocrlf = false\n"
+        "[commit]\n\tgpgsign = false\n[advice]\n\tdetachedHead = false\n"
+    )
+    drop = ("EXTID_", "GIT_", "PRE_COMMIT", "VIRTUAL_ENV", "PYTHONPATH", "COV_CORE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        GIT_CONFIG_NOSYSTEM="1",
+        PRE_COMMIT_HOME=str(base / "pre-commit-home"),
+        PRE_COMMIT_COLOR="never",
+        PATH=os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", ""))),
+    )
+    return Session(base, env)
+
+
+def _is_work_tree(path: Path) -> bool:
+    probe = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    )
+    return probe.returncode == 0 and Path(probe.stdout.strip()).resolve() == path
+
+
+@pytest.fixture(scope="session")
+def checkout() -> Path:
+    """This checkout, which try-repo installs the hooks from."""
+    if not _is_work_tree(ROOT):
+        pytest.skip("the hook tests need the source as a git checkout")
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def hook_repo(session: Session, checkout: Path) -> tuple[str, str]:
+    """(repo, rev) with exactly what try-repo would install: HEAD plus uncommitted changes to
+    tracked files. A clean checkout (CI) is used as it is."""
+    head = session.git(checkout, "rev-parse", "HEAD").strip()
+    diff = subprocess.run(
+        ["git", "diff", "HEAD", "--binary"],
+        cwd=checkout,
+        env=session.env,
+        capture_output=True,
+        check=True,
+    ).stdout
+    if not diff:
+        return str(checkout), head
+    shadow = session.base / "shadow-repo"
+    session.git(session.base, "clone", "-q", "--no-checkout", str(checkout), str(shadow))
+    session.git(shadow, "checkout", "-q", head, "-b", "_snapshot")
+    subprocess.run(
+        ["git", "apply", "--index", "--whitespace=nowarn"],
+        cwd=shadow,
+        env=session.env,
+        input=diff,
+        check=True,
+        capture_output=True,
+    )
+    session.git(shadow, "commit", "-q", "--no-verify", "-m", "uncommitted changes")
+    return str(shadow), session.git(shadow, "rev-parse", "HEAD").strip()
+
+
+def _hooks_config(repo: str, rev: str) -> str:
+    hooks = "".join(f"    -   id: {hook_id}\n" for hook_id in HOOK_IDS)
+    return f"repos:\n-   repo: {repo}\n    rev: {rev}\n    hooks:\n{hooks}"
+
+
+@pytest.fixture(scope="session")
+def installed(session: Session, hook_repo: tuple[str, str]) -> str:
+    """A config using the hooks; their environment is built (with the network) in the shared
+    PRE_COMMIT_HOME the first time, so later runs - offline ones too - find it there."""
+    config = _hooks_config(*hook_repo)
+    repo = session.base / "install-hooks"
+    _new_repo(session, repo)
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    result = session.pre_commit(repo, "install-hooks")
+    assert result.returncode == 0, result.stdout
+    return config
+
+
+@pytest.fixture(scope="session")
+def offline(session: Session) -> None:
+    """Skip unless `unshare -n` can give a process a network namespace without a network."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    probe = session.run(
+        "unshare",
+        "-n",
+        sys.executable,
+        "-c",
+        "import socket; print(sorted(n for _, n in socket.if_nameindex()))",
+        cwd=session.base,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -n refused here: {probe.stdout.strip()}")
+    # Only the loopback interface (down) is left: nothing can reach a registry.
+    assert probe.stdout.strip() == "['lo']", probe.stdout
+
+
+# --- temp repositories and example files -------------------------------------------------------
+
+
+def _new_repo(session: Session, path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    session.git(path, "init", "-q")
+    return path
+
+
+def _copy_examples(session: Session, repo: Path, *rel: str) -> None:
+    """Copy example folders into the repo at the same relative paths and stage them
+    (`--all-files` means the files git knows)."""
+    for part in rel:
+        shutil.copytree(EXAMPLES / part, repo / part, dirs_exist_ok=True)
+    session.git(repo, "add", "-A")
+
+
+def _cases(rel: str) -> list[Path]:
+    return sorted(p for p in (EXAMPLES / rel).iterdir() if p.is_dir())
+
+
+def _state_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.json") if p.name in (MAPPING, COUNTERS))
+
+
+def _expected(case: Path) -> list[str]:
+    lines = (case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert lines, f"{case}/expected.txt names no problem"
+    return lines
+
+
+def _assert_reported(output: str, case: Path, prefix: str) -> None:
+    """Each line of the case's expected.txt appears as a `<case>/<file>: ...` output line."""
+    lines = output.splitlines()
+    for want in _expected(case):
+        file, _, text = want.partition(": ")
+        head = f"{prefix}/{case.name}/{file}: "
+        hits = [line for line in lines if line.startswith(head) and text in line]
+        assert hits, f"no line starting {head!r} containing {text!r} in:\n{output}"
+
+
+def _snapshot(paths: list[Path]) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in paths}
+
+
+# --- the manifest ------------------------------------------------------------------------------
+
+
+def _manifest() -> list[dict[str, object]]:
+    hooks = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    assert isinstance(hooks, list)
+    return hooks
+
+
+def test_manifest_is_valid_for_pre_commit(session: Session) -> None:
+    result = session.pre_commit(ROOT, "validate-manifest", str(MANIFEST))
+    assert result.returncode == 0, result.stdout
+
+
+def test_manifest_declares_the_three_hooks_as_specified() -> None:
+    hooks = {h["id"]: h for h in _manifest()}
+    assert tuple(hooks) == HOOK_IDS
+    check, fmt, post = (hooks[i] for i in HOOK_IDS)
+    assert (check["entry"], fmt["entry"], post["entry"]) == (
+        "extid check",
+        "extid format",
+        "extid post-merge",
+    )
+    assert all(h["language"] == "python" for h in hooks.values())
+    assert all(h["minimum_pre_commit_version"] == "3.2.0" for h in hooks.values())
+    assert check["require_serial"] is True
+    assert check["stages"] == ["pre-commit", "pre-merge-commit", "pre-push", "manual"]
+    assert post["stages"] == ["post-merge", "post-rewrite"]
+    assert (post["always_run"], post["pass_filenames"]) == (True, False)
+    for hook in (check, fmt):
+        files = re.compile(str(hook["files"]))
+        for path in (MAPPING, COUNTERS, f"{STATE_DIR}/{MAPPING}", f"a b/{STATE_DIR}/{COUNTERS}"):
+            assert files.search(path), path
+        for path in (
+            f"{MAPPING}.bak",
+            f"x{MAPPING}",
+            f"{STATE_DIR}/{COUNTERS}.corrupt-1",
+            "mapping.json",
+            f"{MAPPING}/README",
+        ):
+            assert not files.search(path), path
+
+
+def test_example_files_are_what_they_claim() -> None:
+    """Positive examples are canonical where format must leave them alone; every negative case
+    says what it expects."""
+    for path in _state_files(EXAMPLES / "extid-format/positive"):
+        assert document.parse(path.read_bytes(), str(path)).canonical, path
+    for path in _state_files(EXAMPLES / "extid-format/negative/fixable"):
+        assert not document.parse(path.read_bytes(), str(path)).canonical, path
+    for rel in (
+        "extid-check/negative",
+        "extid-format/negative/unparseable",
+        "extid-post-merge/negative",
+    ):
+        for case in _cases(rel):
+            assert _expected(case) and _state_files(case), case
+
+
+# --- try-repo: extid-check ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_check_hook_passes_valid_files(session: Session, checkout: Path, tmp_path: Path) -> None:
+    repo = _new_repo(session, tmp_path / "repo")
+    _copy_examples(session, repo, "extid-check/positive")
+    before = _snapshot(_state_files(repo))
+    result = session.pre_commit(repo, "try-repo", str(checkout), "extid-check", "--all-files")
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"^extid check\.+Passed$", result.stdout, re.M), result.stdout
+    assert _snapshot(list(before)) == before
+
+
+@pytest.mark.slow
+def test_check_hook_reports_every_bad_file(
+    session: Session, checkout: Path, tmp_path: Path
+) -> None:
+    """All bad files in one run: each is reported with its own message (one file failing does
+    not hide the next), a valid file beside them stays silent, and nothing is rewritten."""
+    repo = _new_repo(session, tmp_path / "repo")
+    _copy_examples(session, repo, "extid-check/negative", "extid-check/positive/issue-example")
+    before = _snapshot(_state_files(repo))
+    result = session.pre_commit(repo, "try-repo", str(checkout), "extid-check", "--all-files")
+    assert result.returncode == 1, result.stdout
+    assert re.search(r"^extid check\.+Failed$", result.stdout, re.M), result.stdout
+    for case in _cases("extid-check/negative"):
+        _assert_reported(result.stdout, case, "extid-check/negative")
+    assert "extid-check/positive" not in result.stdout
+    assert "Traceback" not in result.stdout
+    assert _snapshot(list(before)) == before
+
+
+# --- try-repo: extid-format --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_format_hook_fixes_returns_1_then_passes_and_never_rewrites_unparseable(
+    session: Session, checkout: Path, tmp_path: Path
+) -> None:
+    repo = _new_repo(session, tmp_path / "repo")
+    _copy_examples(session, repo, "extid-format/positive", "extid-format/negative")
+    fixable = _state_files(repo / "extid-format/negative/fixable")
+    untouched = _snapshot(
+        _state_files(repo / "extid-format/positive")
+        + _state_files(repo / "extid-format/negative/unparseable")
+    )
+    wanted = {p: document.canonical(document.parse(p.read_bytes(), str(p)).obj) for p in fixable}
+
+    first = session.pre_commit(repo, "try-repo", str(checkout), "extid-format", "--all-files")
+    assert first.returncode == 1, first.stdout
+    fixing = sorted(line for line in first.stdout.splitlines() if line.startswith("Fixing "))
+    assert fixing == sorted(f"Fixing {p.relative_to(repo).as_posix()}" for p in fixable)
+    assert {p: p.read_bytes() for p in fixable} == wanted
+    assert _snapshot(list(untouched)) == untouched
+    for case in _cases("extid-format/negative/unparseable"):
+        _assert_reported(first.stdout, case, "extid-format/negative/unparseable")
+
+    # Once the unparseable files are fixed by a human, the hook passes and changes nothing.
+    shutil.rmtree(repo / "extid-format/negative/unparseable")
+    session.git(repo, "add", "-A")
+    second = session.pre_commit(repo, "try-repo", str(checkout), "extid-format", "--all-files")
+    assert second.returncode == 0, second.stdout
+    assert re.search(r"^extid format\.+Passed$", second.stdout, re.M), second.stdout
+    assert {p: p.read_bytes() for p in fixable} == wanted
+
+
+# --- try-repo: extid-post-merge ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    [
+        EXAMPLES / "extid-post-merge/positive/issue-example",
+        EXAMPLES / "extid-post-merge/negative/external-id-held-twice",
+    ],
+    ids=lambda p: f"{p.parent.name}-{p.name}",
+)
+def test_post_merge_hook_try_repo(
+    session: Session, checkout: Path, tmp_path: Path, case: Path
+) -> None:
+    repo = _new_repo(session, tmp_path / "repo")
+    shutil.copytree(case, repo, dirs_exist_ok=True)
+    session.git(repo, "add", "-A")
+    result = session.pre_commit(
+        repo,
+        "try-repo",
+        str(checkout),
+        "extid-post-merge",
+        "--all-files",
+        "--hook-stage",
+        "post-merge",
+    )
+    _assert_post_merge_outcome(result, case)
+
+
+def _assert_post_merge_outcome(result: subprocess.CompletedProcess[str], case: Path) -> None:
+    if case.parent.name == "positive":
+        assert result.returncode == 0, result.stdout
+        assert re.search(r"^extid post-merge\.+Passed$", result.stdout, re.M), result.stdout
+        return
+    assert result.returncode == 1, result.stdout
+    assert re.search(r"^extid post-merge\.+Failed$", result.stdout, re.M), result.stdout
+    for text in _expected(case):
+        assert text in result.stdout, f"{text!r} not in:\n{result.stdout}"
+    assert "Traceback" not in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    _cases("extid-post-merge/positive") + _cases("extid-post-merge/negative"),
+    ids=lambda p: f"{p.parent.name}-{p.name}",
+)
+def test_post_merge_hook_every_example(
+    session: Session, installed: str, tmp_path: Path, case: Path
+) -> None:
+    repo = _new_repo(session, tmp_path / "repo")
+    shutil.copytree(case, repo, dirs_exist_ok=True)
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    session.git(repo, "add", "-A")
+    result = session.pre_commit(
+        repo, "run", "extid-post-merge", "--all-files", "--hook-stage", "post-merge"
+    )
+    _assert_post_merge_outcome(result, case)
+
+
+# --- installed as git hooks: a real merge ------------------------------------------------------
+
+
+def _doc(kind: str, inner: Mapping[str, object]) -> bytes:
+    return document.canonical({kind: inner, "updated": "2025-01-08T10:30:00Z", "version": "1.0"})
+
+
+def _write_state(repo: Path, mappings: Mapping[str, object], jira_next: int) -> None:
+    state = repo / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    (state / MAPPING).write_bytes(_doc("mappings", mappings))
+    (state / COUNTERS).write_bytes(_doc("counters", {"jira": {"PROJ": jira_next}}))
+
+
+def _commit_all(session: Session, repo: Path, message: str) -> None:
+    session.git(repo, "add", "-A")
+    session.git(repo, "commit", "-q", "--no-verify", "-m", message)
+
+
+@pytest.fixture
+def colliding_branches(session: Session, installed: str, tmp_path: Path) -> Path:
+    """main and `feature` each give the next jira number, PROJ-4, to a different task. The two
+    tasks sort to opposite ends of the mapping file and both sides raise the counter alike, so
+    git's line merge (no merge driver, as on GitHub) succeeds and plants the duplicate."""
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    (repo / "README").write_text("demo\n")
+    base = {
+        "TASK-2000": {"jira": "PROJ-1"},
+        "TASK-5000": {"jira": "PROJ-2"},
+        "TASK-8000": {"jira": "PROJ-3"},
+    }
+    _write_state(repo, base, 4)
+    _commit_all(session, repo, "base")
+    session.git(repo, "checkout", "-q", "-b", "docs")
+    (repo / "README").write_text("demo\nmore\n")
+    _commit_all(session, repo, "docs only")
+    session.git(repo, "checkout", "-q", "-b", "feature", "main")
+    _write_state(repo, {**base, "TASK-1000": {"jira": "PROJ-4"}}, 5)
+    _commit_all(session, repo, "feature: TASK-1000 gets PROJ-4")
+    session.git(repo, "checkout", "-q", "main")
+    _write_state(repo, {**base, "TASK-9000": {"jira": "PROJ-4"}}, 5)
+    _commit_all(session, repo, "main: TASK-9000 gets PROJ-4")
+    return repo
+
+
+def _merge_with_post_merge_hook(
+    session: Session, repo: Path, offline: bool = False
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    assert session.pre_commit(repo, "install", "--hook-type", "post-merge").returncode == 0
+    clean = session.run(
+        "git", "merge", "--no-ff", "-m", "merge docs", "docs", cwd=repo, offline=offline
+    )
+    collide = session.run(
+        "git", "merge", "--no-ff", "-m", "merge feature", "feature", cwd=repo, offline=offline
+    )
+    return clean, collide
+
+
+def _assert_merges(
+    repo: Path,
+    clean: subprocess.CompletedProcess[str],
+    collide: subprocess.CompletedProcess[str],
+) -> None:
+    # git ignores a post-merge hook's exit code: both merges happen; the hook's report is the
+    # user's warning.
+    assert clean.returncode == 0, clean.stdout
+    assert re.search(r"^extid post-merge\.+Passed$", clean.stdout, re.M), clean.stdout
+    assert collide.returncode == 0, collide.stdout
+    merged = json.loads((repo / STATE_DIR / MAPPING).read_bytes())["mappings"]
+    assert merged["TASK-1000"] == merged["TASK-9000"] == {"jira": "PROJ-4"}  # the plant took
+    assert re.search(r"^extid post-merge\.+Failed$", collide.stdout, re.M), collide.stdout
+    for text in ("PROJ-4", "TASK-1000", "TASK-9000"):
+        assert text in collide.stdout, collide.stdout
+    assert "Traceback" not in collide.stdout
+
+
+@pytest.mark.slow
+def test_installed_post_merge_hook_catches_duplicate_from_real_merge(
+    session: Session, colliding_branches: Path
+) -> None:
+    _assert_merges(colliding_branches, *_merge_with_post_merge_hook(session, colliding_branches))
+
+
+# --- no network --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_check_and_format_hooks_run_without_network(
+    session: Session, installed: str, offline: None, tmp_path: Path
+) -> None:
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    _copy_examples(session, repo, "extid-check/positive", "extid-format/negative/fixable")
+
+    check = session.pre_commit(repo, "run", "extid-check", "--all-files", offline=True)
+    assert check.returncode == 0, check.stdout
+    fmt = session.pre_commit(repo, "run", "extid-format", "--all-files", offline=True)
+    assert fmt.returncode == 1, fmt.stdout
+    assert "Fixing extid-format/negative/fixable/" in fmt.stdout
+    again = session.pre_commit(repo, "run", "extid-format", "--all-files", offline=True)
+    assert again.returncode == 0, again.stdout
+
+    _copy_examples(session, repo, "extid-check/negative")
+    bad = session.pre_commit(repo, "run", "extid-check", "--all-files", offline=True)
+    assert bad.returncode == 1, bad.stdout
+    for case in _cases("extid-check/negative"):
+        _assert_reported(bad.stdout, case, "extid-check/negative")
+
+
+@pytest.mark.slow
+def test_post_merge_hook_runs_without_network(
+    session: Session, offline: None, colliding_branches: Path
+) -> None:
+    clean, collide = _merge_with_post_merge_hook(session, colliding_branches, offline=True)
+    _assert_merges(colliding_branches, clean, collide)
+
+
+# --- documentation -----------------------------------------------------------------------------
+
+
+def _yaml_blocks(markdown: str) -> Iterator[object]:
+    for block in re.findall(r"^```ya?ml\n(.*?)^```", markdown, re.M | re.S):
+        try:
+            yield yaml.safe_load(block)
+        except yaml.YAMLError:
+            continue
+
+
+def _documented_hooks(markdown: str) -> dict[str, str]:
+    """hook id -> rev, from copy-paste `.pre-commit-config.yaml` snippets that use a remote repo."""
+    found: dict[str, str] = {}
+    for block in _yaml_blocks(markdown):
+        repos = block.get("repos") if isinstance(block, dict) else None
+        for entry in repos or ():
+            if not isinstance(entry, dict) or entry.get("repo") in (None, "local", "meta"):
+                continue
+            for hook in entry.get("hooks") or ():
+                found[str(hook.get("id"))] = str(entry.get("rev"))
+    return found
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/hooks.md"])
+def test_docs_give_a_copy_paste_snippet_for_every_hook(doc: str) -> None:
+    path = ROOT / doc
+    assert path.is_file(), f"{doc} is missing"
+    documented = _documented_hooks(path.read_text(encoding="utf-8"))
+    manifest_ids = [str(h["id"]) for h in _manifest()]
+    missing = [hook_id for hook_id in manifest_ids if hook_id not in documented]
+    assert not missing, f"{doc} has no .pre-commit-config.yaml snippet for {missing}"
+    assert {documented[i] for i in manifest_ids} == {f"v{extid.__version__}"}
+
+
+def test_dogfood_config_is_valid_and_uses_our_own_hooks(session: Session) -> None:
+    config_path = ROOT / ".pre-commit-config.yaml"
+    result = session.pre_commit(ROOT, "validate-config", str(config_path))
+    assert result.returncode == 0, result.stdout
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    local = [h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"]]
+    assert {h["id"]: h["entry"] for h in local if h["id"] in HOOK_IDS} == {
+        "extid-check": "extid check",
+        "extid-format": "extid format",
+        "extid-post-merge": "extid post-merge",
+    }
+    hook_ids = {h["id"] for r in config["repos"] for h in r["hooks"]}
+    assert {"ruff", "ruff-format", "mypy"} <= hook_ids
+
+
+def test_dogfood_local_hooks_run(session: Session, tmp_path: Path) -> None:
+    """The `repo: local` part of the dogfood config, run for real (language: system needs no
+    environment and no network; the remote ruff/mypy repos would need a clone)."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    local = [r for r in config["repos"] if r["repo"] == "local"]
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": local}))
+    _copy_examples(session, repo, "extid-check/negative", "extid-check/positive")
+    result = session.pre_commit(repo, "run", "extid-check", "--all-files")
+    assert result.returncode == 1, result.stdout
+    for case in _cases("extid-check/negative"):
+        _assert_reported(result.stdout, case, "extid-check/negative")
+    assert "extid-check/positive" not in result.stdout
