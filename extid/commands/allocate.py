@@ -1,0 +1,24 @@
+"""`extid allocate ID TOOL [--project KEY]`: print the task's ID in TOOL, allocating one.
+
+The existing ID if the task already has one in TOOL, otherwise the next free number, recorded
+in one locked transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..ids import TOOLS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", help="internal task ID, e.g. TASK-E01-b2c4")
+    parser.add_argument("tool", metavar="TOOL", choices=TOOLS, help=" | ".join(TOOLS))
+    parser.add_argument("--project", metavar="KEY", help="project/team key (jira, linear)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..mapper import ExternalIDMapper
+
+    print(ExternalIDMapper(args.state_dir).allocate(args.id, args.tool, args.project))
+    return 0

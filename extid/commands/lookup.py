@@ -1,0 +1,31 @@
+"""`extid lookup ID [--json]`: the external IDs of a task (exit 1 if it has none)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..ids import TOOLS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", help="internal task ID (any case)")
+    parser.add_argument("--json", action="store_true", help="the whole entry as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..mapper import ExternalIDMapper
+
+    found = ExternalIDMapper(args.state_dir).entry(args.id)
+    if args.json:
+        entry = {} if found is None else {"id": found[0], **found[1]}
+        print(json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False))
+    elif found is not None:
+        for tool in TOOLS:
+            if tool in found[1]:
+                print(f"{tool}: {found[1][tool]}")
+    if found is None or not any(tool in found[1] for tool in TOOLS):
+        print(f"extid: {args.id} has no external IDs", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,32 @@
+"""`extid new-id [--kind TASK] [--prefix E01]`: print a fresh hash ID not in the registry.
+
+`--prefix` is the optional SUB part (`TASK-E01-b2c4`); `--kind` the PREFIX (TASK, EPIC, FEAT,
+DOC). The registry is only read: the ID is taken when it is first allocated or recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from ..errors import ExtidError
+
+KINDS = ("TASK", "EPIC", "FEAT", "DOC")
+_SUB_RE = re.compile(r"[A-Z0-9]{2,4}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=KINDS, default="TASK", help="ID prefix (default TASK)")
+    parser.add_argument("--prefix", metavar="SUB", help="2-4 letters/digits, e.g. E01")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ids import fold, new_internal_id
+    from ..mapper import ExternalIDMapper
+
+    sub = args.prefix.upper() if args.prefix else None
+    if sub is not None and _SUB_RE.fullmatch(sub) is None:
+        raise ExtidError(f"--prefix {args.prefix!r} must be 2-4 letters or digits (e.g. E01)")
+    taken = {fold(k) for k in ExternalIDMapper(args.state_dir).mappings()}
+    print(new_internal_id(taken, prefix=args.kind, sub=sub))
+    return 0

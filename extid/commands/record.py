@@ -1,0 +1,23 @@
+"""`extid record ID TOOL EXTERNAL`: store an ID that the tool itself assigned.
+
+Refused (exit 1) if another task already holds EXTERNAL; the tool's counter is raised above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..ids import TOOLS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", help="internal task ID, e.g. TASK-E01-b2c4")
+    parser.add_argument("tool", metavar="TOOL", choices=TOOLS, help=" | ".join(TOOLS))
+    parser.add_argument("external", metavar="EXTERNAL", help="e.g. PROJ-456, 1234, #234")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..mapper import ExternalIDMapper
+
+    print(ExternalIDMapper(args.state_dir).record(args.id, args.tool, args.external))
+    return 0

@@ -1,0 +1,29 @@
+"""`extid remove ID [TOOL]`: forget a task's external IDs (all tools, or one).
+
+Counters are not lowered: a removed number is never handed out again. Exit 1 if there was
+nothing to remove.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import ExtidError
+from ..ids import TOOLS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", help="internal task ID")
+    parser.add_argument("tool", metavar="TOOL", nargs="?", choices=TOOLS, help="only this tool")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..mapper import ExternalIDMapper
+
+    removed = ExternalIDMapper(args.state_dir).remove(args.id, args.tool)
+    if not removed:
+        what = f"a {args.tool} ID" if args.tool else "external IDs"
+        raise ExtidError(f"{args.id} has no {what} to remove")
+    for tool, value in removed.items():
+        print(f"removed {tool} {value}")
+    return 0

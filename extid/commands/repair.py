@@ -1,0 +1,27 @@
+"""`extid repair [--fresh]`: recover corrupt state files and reconcile the counters.
+
+A corrupt file is set aside as `<file>.corrupt-<UTC time>` and restored from `<file>.bak`, else
+from git `HEAD`. With `--fresh`, a file with neither starts empty (counters are still raised
+above every number the corrupt file mentions). Counters at or below a used number are raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a file empty if it cannot be restored"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..store import Store
+
+    actions = Store(args.state_dir).repair(fresh=args.fresh)
+    for action in actions:
+        print(action)
+    if not actions:
+        print("state files are sound; nothing to repair")
+    return 0

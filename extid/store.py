@@ -1,0 +1,908 @@
+"""The durable layer: state directory, lock, atomic write, `.bak`, load with recovery.
+
+Every side effect on the state directory happens here. Syscalls go through the `os` module
+(`os.fsync`, `os.replace`, `os.link`, `os.write`, ...) so a test can inject a fault at one
+precise step by patching it.
+
+Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
+
+1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers;
+2. read both files (with recovery, see `Store.load`), hand the `State` to the caller;
+3. on a clean exit, if a document changed: reconcile counters, set `updated`, validate both;
+4. counters file first: `create_backup` then `atomic_write`;
+5. mapping file second: `create_backup` then `atomic_write`.
+
+A crash between 4 and 5 leaves a counter ahead of the mappings: an unused gap, never a
+re-issued ID. See `atomic_write` and `create_backup` for the order of their syscalls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import random
+import re
+import secrets
+import stat
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import document, migrations, model
+from .document import COUNTERS, ENVELOPE_KEY, MAPPING, Kind
+from .errors import (
+    ExtidError,
+    LockTimeoutError,
+    ParseError,
+    UnsafePathError,
+    ValidationError,
+)
+from .ids import MAX_COUNTER
+
+MAPPING_FILE = "external_id_mapping.json"
+COUNTERS_FILE = "external_id_counters.json"
+LOCK_FILE = ".extid.lock"
+GITIGNORE = (
+    "# extid: the lock, backups, quarantined corrupt files and temp files stay out of git\n"
+    ".extid.lock\n"
+    "*.bak\n"
+    "*.corrupt-*\n"
+    ".*.tmp-*\n"
+)
+FILES: dict[Kind, str] = {MAPPING: MAPPING_FILE, COUNTERS: COUNTERS_FILE}
+
+#: Seconds one attempt waits for the lock (`EXTID_LOCK_TIMEOUT` overrides it).
+DEFAULT_LOCK_TIMEOUT = 10.0
+#: Attempts after the first one, each after an exponentially growing pause.
+LOCK_RETRIES = 3
+LOCK_BACKOFF = 0.1
+#: How often a waiter re-tries the lock; flock itself cannot time out.
+LOCK_POLL = 0.005
+
+_TEMP_RE = re.compile(r"\A\..+\.tmp-[0-9a-f]{16}\Z")
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Errors of os.link that mean "this filesystem has no hard links here", not a real failure.
+_NO_LINK_ERRNOS = frozenset({1, 18, 31, 38, 95})  # EPERM EXDEV EMLINK ENOSYS EOPNOTSUPP
+
+
+class WriteError(ExtidError):
+    """A write did not complete; the file it was replacing is unchanged."""
+
+
+# --- the state directory -----------------------------------------------------------------
+
+
+def find_git_toplevel(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding `.git` (file or directory).
+
+    Plain filesystem walk: the common path must not pay for importing GitPython.
+    """
+    for directory in (start, *start.parents):
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return directory
+    return None
+
+
+def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--state-dir`, else `$EXTID_STATE_DIR`, else `<git toplevel>/.claude/state`, else
+    `./.claude/state`; an absolute path. Inside a git repository an explicit setting must stay
+    inside it (a typo must not scatter state files over the disk)."""
+    cwd = Path(os.path.abspath(os.curdir))
+    top = find_git_toplevel(cwd)
+    if explicit is not None and os.fspath(explicit) != "":
+        return _checked_setting(os.fspath(explicit), "--state-dir", cwd, top)
+    env = os.environ.get("EXTID_STATE_DIR", "")
+    if env:
+        return _checked_setting(env, "EXTID_STATE_DIR", cwd, top)
+    return (top if top is not None else cwd) / ".claude" / "state"
+
+
+def _checked_setting(value: str, source: str, cwd: Path, top: Path | None) -> Path:
+    if "\x00" in value:
+        raise UnsafePathError(f"{source} contains a NUL byte; refused")
+    path = Path(os.path.normpath(cwd / value))
+    if top is not None:
+        real, real_top = os.path.realpath(path), os.path.realpath(top)
+        if real != real_top and not real.startswith(real_top.rstrip(os.sep) + os.sep):
+            raise UnsafePathError(
+                f"{source} {value!r} points outside the git repository {top}; refused "
+                "(state files belong inside the repository they describe)"
+            )
+    return path
+
+
+# --- primitives --------------------------------------------------------------------------
+
+
+def _temp_name(path: str) -> str:
+    directory, base = os.path.split(path)
+    return os.path.join(directory, f".{base}.tmp-{secrets.token_hex(8)}")
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _refuse_symlink(path: str, st: os.stat_result | None) -> None:
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(f"{path}: is a symlink; extid never reads or writes through one")
+
+
+def fsync_dir(directory: str) -> None:
+    """Make the names in `directory` durable (a rename is not, until its directory is)."""
+    if os.name == "nt":  # pragma: no cover - Windows cannot open a directory
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _unlink_quietly(path: str | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace `path` with `data` atomically and durably, keeping its mode (and owner as root).
+
+    Steps, in order (each a patchable `os.*` call):
+
+    1. `os.lstat(path)`: refuse a symlink; remember mode and owner if the file exists;
+    2. `os.open(temp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0o666)`: random name in the same
+       directory, so a new file gets its mode from the umask, never 0600 by accident;
+    3. `os.fchmod`, and `os.fchown` when root (only if the file existed);
+    4. `os.write` until all bytes are written (no userspace buffer, so nothing to flush);
+    5. `os.fsync(fd)`, then `os.close(fd)`;
+    6. `os.link(path, keep)`: a second name for the old version, to roll back step 8;
+    7. `os.replace(temp, path)`;
+    8. `fsync_dir`: `os.open(dir)`, `os.fsync`, `os.close`;
+    9. `os.unlink(keep)`.
+
+    Any failure in 2-7 removes the temp file and leaves the old file as it was; a failure in 8
+    puts the old version back with `os.replace(keep, path)`. No step is retried: a failed
+    fsync means the data may be lost, and trying again cannot tell. Raises `WriteError`.
+    """
+    target = os.fspath(path)
+    old = _lstat(target)
+    _refuse_symlink(target, old)
+    temp = _temp_name(target)
+    keep: str | None = None
+    fd: int | None = None
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o666)
+        if old is not None:
+            _copy_mode_and_owner(fd, old)
+        _write_all(fd, data)
+        os.fsync(fd)
+        closing, fd = fd, None
+        os.close(closing)
+        if old is not None:
+            keep = _link_or_none(target, _temp_name(target))
+        os.replace(temp, target)
+    except OSError as e:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _unlink_quietly(temp)
+        _unlink_quietly(keep)
+        raise WriteError(f"{target}: write failed ({_reason(e)}); the file is unchanged") from e
+    try:
+        fsync_dir(os.path.dirname(target) or os.curdir)
+    except OSError as e:
+        raise _roll_back(target, keep, e) from e
+    _unlink_quietly(keep)
+
+
+def _copy_mode_and_owner(fd: int, old: os.stat_result) -> None:
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.fchown(fd, old.st_uid, old.st_gid)
+
+
+def _link_or_none(source: str, name: str) -> str | None:
+    try:
+        os.link(source, name, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in _NO_LINK_ERRNOS:
+            return None
+        raise
+    return name
+
+
+def _roll_back(target: str, keep: str | None, cause: OSError) -> WriteError:
+    if keep is None:
+        return WriteError(
+            f"{target}: could not make the write durable ({_reason(cause)}); "
+            "the new version is in place but may not survive a crash"
+        )
+    try:
+        os.replace(keep, target)
+        with contextlib.suppress(OSError):
+            fsync_dir(os.path.dirname(target) or os.curdir)
+    except OSError:
+        _unlink_quietly(keep)
+        return WriteError(
+            f"{target}: could not make the write durable ({_reason(cause)}) nor roll it back"
+        )
+    return WriteError(f"{target}: write failed ({_reason(cause)}); the file is unchanged")
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or type(e).__name__
+
+
+def create_backup(path: str | os.PathLike[str], *, durable: bool = True) -> Path | None:
+    """Make `<path>.bak` the current version of `path` (None if `path` does not exist).
+
+    Atomic, never a copy into place: 1. `os.link(path, temp)`, 2. `os.replace(temp, bak)`,
+    3. `fsync_dir` (skipped with `durable=False` when a write in the same directory follows
+    and fsyncs it anyway). Where hard links are unsupported the bytes go through
+    `atomic_write` instead.
+    """
+    source = os.fspath(path)
+    backup = source + ".bak"
+    _refuse_symlink(source, st := _lstat(source))
+    if st is None:
+        return None
+    _refuse_symlink(backup, _lstat(backup))
+    temp = _temp_name(backup)
+    try:
+        linked = _link_or_none(source, temp)
+        if linked is None:
+            data = read_bytes(source)
+            if data is None:
+                return None
+            atomic_write(backup, data)
+            return Path(backup)
+        os.replace(temp, backup)
+        if durable:
+            fsync_dir(os.path.dirname(source) or os.curdir)
+    except OSError as e:
+        _unlink_quietly(temp)
+        raise WriteError(f"{backup}: backup failed ({_reason(e)}); nothing was written") from e
+    return Path(backup)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
+    """The contents of `path`, None if it does not exist; never through a symlink."""
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        _refuse_symlink(name, _lstat(name))
+        raise ExtidError(f"{name}: cannot read ({_reason(e)})") from e
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ExtidError(f"{name}: not a regular file")
+        data = f.read(document.MAX_BYTES + 1)
+    return data
+
+
+def sweep_temp_files(directory: str | os.PathLike[str]) -> list[str]:
+    """Remove temp files of killed writers. Only safe while holding the directory's lock."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if _TEMP_RE.match(name):
+            full = os.path.join(directory, name)
+            st = _lstat(full)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                _unlink_quietly(full)
+                removed.append(full)
+    return removed
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC with `Z`, to the second: what extid writes into `updated` and `created`."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def warn(message: str) -> None:
+    print(f"extid: warning: {message}", file=sys.stderr)
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+def empty_document(kind: Kind) -> dict[str, Any]:
+    inner = {} if kind == MAPPING else model.empty_counters()
+    return {ENVELOPE_KEY[kind]: inner, "updated": utc_now(), "version": migrations.CURRENT}
+
+
+def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
+    """Bytes of a `kind` file -> (current-version document, on-disk version).
+
+    Raises ParseError/ValidationError (the file is corrupt) or NewerVersionError (it is not
+    ours to read, and certainly not ours to overwrite).
+    """
+    from .validate import check_document
+
+    obj = document.parse(data, name).obj
+    found = document.kind_of(obj, name)
+    if isinstance(obj, dict) and found is not None and found != kind:
+        raise ParseError(name, "$", f"holds a {found} document, expected {kind}")
+    doc, version = migrations.upgrade(obj, kind, name)
+    problems = check_document(doc, kind, name)
+    if problems:
+        raise ValidationError(problems)
+    return doc, version
+
+
+def encode(doc: dict[str, Any], kind: Kind, version: str, name: str) -> bytes:
+    """Canonical bytes of a current-version document written back at `version`."""
+    if version != migrations.CURRENT:
+        doc = migrations.downgrade(copy.deepcopy(doc), kind, version, name)
+    return document.canonical(doc)
+
+
+@dataclass
+class State:
+    """Both documents at the current version, plus the version each file has on disk.
+
+    Mutate `mapping` / `counters` inside `Store.transaction()`; they are saved on exit.
+    """
+
+    mapping: dict[str, Any]
+    counters: dict[str, Any]
+    mapping_version: str = migrations.CURRENT
+    counters_version: str = migrations.CURRENT
+    # Canonical bytes as loaded (after reconciling): what "changed" is measured against.
+    _seen: dict[Kind, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def mappings(self) -> dict[str, Any]:
+        """The `mappings` object: internal ID -> entry."""
+        value: dict[str, Any] = self.mapping["mappings"]
+        return value
+
+    @property
+    def counter_values(self) -> dict[str, Any]:
+        """The `counters` object: tool -> next number (or key -> next number)."""
+        value: dict[str, Any] = self.counters["counters"]
+        return value
+
+    def doc(self, kind: Kind) -> dict[str, Any]:
+        return self.mapping if kind == MAPPING else self.counters
+
+    def version(self, kind: Kind) -> str:
+        return self.mapping_version if kind == MAPPING else self.counters_version
+
+    def remember(self) -> None:
+        self._seen = {k: document.canonical(self.doc(k)) for k in (MAPPING, COUNTERS)}
+
+    def changed(self, kind: Kind) -> bool:
+        return self._seen.get(kind) != document.canonical(self.doc(kind))
+
+
+@dataclass
+class _Restore:
+    """How one corrupt file will be put right (decided before anything is touched)."""
+
+    kind: Kind
+    error: ExtidError
+    corrupt: bytes
+    doc: dict[str, Any]
+    version: str
+    source: str  # where the content comes from, for the warning
+
+
+# --- locking: one lock per state directory, re-entrant per thread ------------------------
+
+_local = threading.local()
+
+
+def _held() -> dict[tuple[int, str], list[Any]]:
+    """This thread's holds: (pid, real state dir) -> [depth, State of an open transaction]."""
+    holds: dict[tuple[int, str], list[Any]] | None = getattr(_local, "holds", None)
+    if holds is None:
+        holds = _local.holds = {}
+    return holds
+
+
+class Store:
+    """The two state files of one directory.
+
+    Readers need no lock (every write is an atomic rename). `transaction()` holds the
+    directory's lock over the whole read-modify-write of both files; nesting it in one thread,
+    through this or any other `Store` of the same directory, joins the outer transaction.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
+    ) -> None:
+        self.state_dir = resolve_state_dir(state_dir)
+        self.mapping_path = self.state_dir / MAPPING_FILE
+        self.counters_path = self.state_dir / COUNTERS_FILE
+        self.lock_path = self.state_dir / LOCK_FILE
+        if lock_timeout is None:
+            lock_timeout = float(os.environ.get("EXTID_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT)
+        self.lock_timeout = lock_timeout
+        self._filelock: Any = None
+        self._filelock_pid = -1
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.state_dir)!r})"
+
+    def path(self, kind: Kind) -> Path:
+        return self.mapping_path if kind == MAPPING else self.counters_path
+
+    # --- directory and lock ---------------------------------------------------------------
+
+    def _check_dir(self) -> bool:
+        """Whether the state directory exists; refuses a symlinked one."""
+        st = _lstat(str(self.state_dir))
+        _refuse_symlink(str(self.state_dir), st)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise ExtidError(f"{self.state_dir}: is not a directory")
+        return st is not None
+
+    def ensure_dir(self) -> None:
+        """Create the state directory (mode from the umask) if it is missing."""
+        if self._check_dir():
+            return
+        try:
+            os.makedirs(self.state_dir, mode=0o777, exist_ok=True)
+            fsync_dir(str(self.state_dir.parent))
+        except OSError as e:
+            raise ExtidError(f"{self.state_dir}: cannot create ({_reason(e)})") from e
+        self._check_dir()
+
+    def _key(self) -> tuple[int, str]:
+        return (os.getpid(), os.path.realpath(self.state_dir))
+
+    def _lock_object(self) -> Any:
+        # A lock object must not cross a fork; a child builds its own.
+        if self._filelock is None or self._filelock_pid != os.getpid():
+            from filelock import FileLock
+
+            self._filelock = FileLock(
+                str(self.lock_path), timeout=self.lock_timeout, poll_interval=LOCK_POLL
+            )
+            self._filelock_pid = os.getpid()
+        return self._filelock
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold `<state_dir>/.extid.lock`; re-entrant within a thread. Sweeps stale temps."""
+        self.ensure_dir()
+        key = self._key()
+        holds = _held()
+        if key in holds:
+            holds[key][0] += 1
+            try:
+                yield
+            finally:
+                holds[key][0] -= 1
+            return
+        _refuse_symlink(str(self.lock_path), _lstat(str(self.lock_path)))
+        lock = self._lock_object()
+        self._acquire(lock)
+        holds[key] = [1, None]
+        try:
+            sweep_temp_files(self.state_dir)
+            yield
+        finally:
+            del holds[key]
+            lock.release()
+
+    def _acquire(self, lock: Any) -> None:
+        from filelock import Timeout
+
+        pause = LOCK_BACKOFF
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                lock.acquire(timeout=self.lock_timeout)
+                return
+            except Timeout:
+                if attempt == LOCK_RETRIES:
+                    break
+                time.sleep(pause * (1 + random.random()))
+                pause *= 2
+            except OSError as e:
+                _refuse_symlink(str(self.lock_path), _lstat(str(self.lock_path)))
+                raise ExtidError(f"{self.lock_path}: cannot lock ({_reason(e)})") from e
+        raise LockTimeoutError(
+            f"{self.lock_path}: lock still held by another process after "
+            f"{LOCK_RETRIES + 1} attempts of {self.lock_timeout:g}s; is another extid running?"
+        )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _read_one(self, kind: Kind) -> tuple[dict[str, Any], str]:
+        path = str(self.path(kind))
+        data = read_bytes(path)
+        if data is None:
+            return empty_document(kind), migrations.CURRENT
+        return decode(data, kind, path)
+
+    def signature(self) -> tuple[Any, ...]:
+        """Changes whenever either file is replaced: a cache key for readers."""
+        sig: list[Any] = []
+        for kind in (MAPPING, COUNTERS):
+            st = _lstat(str(self.path(kind)))
+            sig.append(None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(sig)
+
+    def load(self) -> State:
+        """Both documents, counters reconciled with the mappings. No lock unless a file is
+        corrupt: then it is recovered under the lock (see `_recover`)."""
+        if self._check_dir():
+            try:
+                return self._read_state()
+            except (ParseError, ValidationError):
+                pass
+            with self.lock():
+                return self._load_locked()
+        current = migrations.CURRENT
+        return self._state(empty_document(MAPPING), current, empty_document(COUNTERS), current)
+
+    def _read_state(self) -> State:
+        mapping, mapping_version = self._read_one(MAPPING)
+        counters, counters_version = self._read_one(COUNTERS)
+        return self._state(mapping, mapping_version, counters, counters_version)
+
+    @staticmethod
+    def _state(
+        mapping: dict[str, Any], mapping_version: str, counters: dict[str, Any], cv: str
+    ) -> State:
+        model.reconcile(counters["counters"], mapping["mappings"])
+        state = State(mapping, counters, mapping_version, cv)
+        state.remember()
+        return state
+
+    def _load_locked(self, fresh: bool = False) -> State:
+        """Load under the lock, recovering corrupt files (and writing the result)."""
+        loaded: dict[Kind, tuple[dict[str, Any], str]] = {}
+        broken: dict[Kind, ExtidError] = {}
+        for kind in (MAPPING, COUNTERS):
+            try:
+                loaded[kind] = self._read_one(kind)
+            except (ParseError, ValidationError) as e:
+                broken[kind] = e
+        if broken:
+            self._recover(loaded, broken, fresh)
+        return self._state(*loaded[MAPPING], *loaded[COUNTERS])
+
+    # --- recovery --------------------------------------------------------------------------
+
+    def _recover(
+        self,
+        loaded: dict[Kind, tuple[dict[str, Any], str]],
+        broken: dict[Kind, ExtidError],
+        fresh: bool,
+    ) -> None:
+        """Quarantine corrupt files as `<file>.corrupt-<UTC time>` and restore each from its
+        `.bak`, else from git `HEAD`, else (only with `fresh`) empty. Decided for both files
+        before anything is touched; the corrupt file stays in place if it cannot be restored,
+        so nothing ever silently starts from zero. Counters are then raised above every number
+        any of the files, backups or corrupt bytes mention, so a stale source re-issues nothing.
+        """
+        plans = [self._plan(kind, error, fresh) for kind, error in broken.items()]
+        for plan in plans:
+            loaded[plan.kind] = (plan.doc, plan.version)
+        counters = loaded[COUNTERS][0]
+        raised = self._raise_counters(counters, loaded[MAPPING][0], plans)
+        by_kind = {plan.kind: plan for plan in plans}
+        for kind in (COUNTERS, MAPPING):  # counters first, as in every write
+            todo = by_kind.get(kind)
+            if todo is not None:
+                self._put_back(todo)
+            elif kind == COUNTERS and raised:
+                self._write(COUNTERS, counters, loaded[COUNTERS][1])
+                warn(f"{self.counters_path}: counters raised above the restored numbers")
+
+    def _plan(self, kind: Kind, error: ExtidError, fresh: bool) -> _Restore:
+        path = str(self.path(kind))
+        corrupt = read_bytes(path) or b""
+        for source, data in self._candidates(kind):
+            try:
+                doc, version = decode(data, kind, source)
+            except ExtidError:
+                continue
+            return _Restore(kind, error, corrupt, doc, version, source)
+        if fresh:
+            doc = empty_document(kind)
+            return _Restore(
+                kind, error, corrupt, doc, migrations.CURRENT, "nothing (started empty)"
+            )
+        raise ExtidError(
+            f"{error}; no valid {path}.bak and no committed version in git to restore from "
+            "(the file was left as it is: fix it by hand, or run `extid repair --fresh` to "
+            "set it aside and start it empty)"
+        )
+
+    def _candidates(self, kind: Kind) -> Iterator[tuple[str, bytes]]:
+        path = str(self.path(kind))
+        backup = read_bytes(path + ".bak")
+        if backup is not None:
+            yield path + ".bak", backup
+        committed = head_version(self.path(kind))
+        if committed is not None:
+            yield f"git HEAD:{committed[0]}", committed[1]
+
+    def _raise_counters(
+        self, counters: dict[str, Any], mapping: dict[str, Any], plans: list[_Restore]
+    ) -> bool:
+        marks = model.highest_used(mapping["mappings"])
+        high = {k: v + 1 for k, v in marks.items()}
+        for source in self._other_sources(plans):
+            for mark, value in source.items():
+                high[mark] = max(high.get(mark, 0), value)
+        changed = False
+        values = counters["counters"]
+        for (tool, key), value in high.items():
+            if value <= MAX_COUNTER and model.get_counter(values, tool, key) < value:
+                model.set_counter(values, tool, key, value)
+                changed = True
+        return changed
+
+    def _other_sources(self, plans: list[_Restore]) -> Iterator[dict[model.CounterKey, int]]:
+        """Next-number marks from the backups of both files and the corrupt bytes."""
+        for plan in plans:
+            yield scrape_numbers(plan.corrupt)
+        for kind in (MAPPING, COUNTERS):
+            data = read_bytes(str(self.path(kind)) + ".bak")
+            if data is not None:
+                yield scrape_numbers(data)
+
+    def _put_back(self, plan: _Restore) -> None:
+        path = str(self.path(plan.kind))
+        aside = quarantine(path)
+        # No backup here: `.bak` may be the very source we restore from.
+        atomic_write(path, encode(plan.doc, plan.kind, plan.version, path))
+        where = f"moved aside to {aside}" if aside else "it had vanished"
+        warn(f"{path} was corrupt ({plan.error}); {where}; restored from {plan.source}")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _write(self, kind: Kind, doc: dict[str, Any], version: str) -> None:
+        path = str(self.path(kind))
+        data = encode(doc, kind, version, path)
+        create_backup(path, durable=False)
+        atomic_write(path, data)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[State]:
+        """Lock, load (recovering if needed), yield the `State`; save what changed on a clean
+        exit (counters first). Nested use in one thread yields the same `State`; only the
+        outermost transaction saves. An exception discards all changes."""
+        with self.lock():
+            hold = _held()[self._key()]
+            if hold[1] is not None:
+                yield hold[1]
+                return
+            state = self._load_locked()
+            hold[1] = state
+            try:
+                yield state
+            finally:
+                hold[1] = None
+            self._commit(state)
+
+    def _commit(self, state: State) -> None:
+        from .validate import check_document, check_pair
+
+        if state.changed(MAPPING):
+            model.reconcile(state.counter_values, state.mappings)
+        dirty = [kind for kind in (COUNTERS, MAPPING) if state.changed(kind)]
+        if not dirty:
+            return
+        now = utc_now()
+        for kind in dirty:
+            state.doc(kind)["updated"] = now
+        m_name, c_name = str(self.mapping_path), str(self.counters_path)
+        problems = check_document(state.mapping, MAPPING, m_name)
+        problems += check_document(state.counters, COUNTERS, c_name)
+        problems += check_pair(state.mapping, state.counters, m_name, c_name)
+        if problems:
+            raise ValidationError(problems)
+        for kind in dirty:
+            self._write(kind, state.doc(kind), state.version(kind))
+        state.remember()
+
+    # --- maintenance -----------------------------------------------------------------------
+
+    def init(self) -> list[Path]:
+        """Create the directory, its `.gitignore` and empty files; returns what was created."""
+        created: list[Path] = []
+        with self.lock():
+            for kind in (COUNTERS, MAPPING):
+                path = self.path(kind)
+                if _lstat(str(path)) is None:
+                    atomic_write(path, document.canonical(empty_document(kind)))
+                    created.append(path)
+            gitignore = self.state_dir / ".gitignore"
+            if _ensure_gitignore(gitignore):
+                created.append(gitignore)
+            self._load_locked()  # an existing file must at least be readable
+        return created
+
+    def repair(self, fresh: bool = False) -> list[str]:
+        """Recover corrupt files and persist counters reconciled with the mappings."""
+        if not self._check_dir():
+            return []
+        actions: list[str] = []
+        with self.lock():
+            state = self._load_locked(fresh=fresh)
+            data = read_bytes(str(self.counters_path))
+            on_disk = None if data is None else decode(data, COUNTERS, str(self.counters_path))
+            if on_disk is not None and on_disk[0]["counters"] != state.counter_values:
+                state.counters["updated"] = utc_now()
+                self._write(COUNTERS, state.counters, state.counters_version)
+                actions.append(f"{self.counters_path}: counters raised above the used numbers")
+        return actions
+
+    def migrate(self, dry_run: bool = False) -> list[tuple[Path, str, str]]:
+        """Rewrite files at the newest format version (the old file kept as `.bak`).
+        Returns (path, from, to) for each file that is (or would be) rewritten."""
+        if not self._check_dir():
+            return []
+        with self.lock():
+            state = self._load_locked()
+            todo = [
+                (kind, state.version(kind))
+                for kind in (COUNTERS, MAPPING)
+                if state.version(kind) != migrations.CURRENT and self.path(kind).exists()
+            ]
+            if not dry_run:
+                for kind, _ in todo:
+                    state.doc(kind)["updated"] = utc_now()
+                    self._write(kind, state.doc(kind), migrations.CURRENT)
+        return [(self.path(kind), old, migrations.CURRENT) for kind, old in todo]
+
+
+def _ensure_gitignore(path: Path) -> bool:
+    """Write the state directory's `.gitignore`, keeping any lines a user added."""
+    data = read_bytes(path)
+    if data is None:
+        atomic_write(path, GITIGNORE.encode())
+        return True
+    lines = data.decode("utf-8", "replace").splitlines()
+    missing = [line for line in GITIGNORE.splitlines()[1:] if line not in lines]
+    if missing:
+        text = data.decode("utf-8", "replace")
+        text += ("" if text.endswith("\n") or not text else "\n") + "\n".join(missing) + "\n"
+        atomic_write(path, text.encode())
+    return False
+
+
+def quarantine(path: str) -> str | None:
+    """Give the file at `path` a second name `<path>.corrupt-<UTC time>` (never deleting it)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        aside = f"{path}.corrupt-{stamp}" + (f"-{n}" if n else "")
+        try:
+            if _link_or_none(path, aside) is None:
+                data = read_bytes(path)
+                if data is None:
+                    return None
+                fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o666)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    os.fsync(f.fileno())
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        return aside
+    raise ExtidError(f"{path}: too many quarantined copies; clean up {path}.corrupt-*")
+
+
+# --- numbers mentioned anywhere, for raising counters after a restore --------------------
+
+_KEYED_VALUE_RE = re.compile(rb'"(jira|linear)"\s*:\s*"([A-Z][A-Z0-9_]{0,19})-([1-9][0-9]{0,15})"')
+_NUMERIC_VALUE_RE = re.compile(rb'"(azure_devops|github)"\s*:\s*"([1-9][0-9]{0,15})"')
+_NUMERIC_COUNTER_RE = re.compile(rb'"(azure_devops|github)"\s*:\s*([0-9]{1,16})\b')
+_KEYED_COUNTERS_RE = re.compile(rb'"(jira|linear)"\s*:\s*\{([^{}]*)\}')
+_KEY_COUNTER_RE = re.compile(rb'"([A-Z][A-Z0-9_]{0,19})"\s*:\s*([0-9]{1,16})\b')
+
+
+def scrape_numbers(data: bytes) -> dict[model.CounterKey, int]:
+    """Best effort over any bytes (even a half-written or conflicted file): the next number
+    each tool/key must at least have, from the external IDs and counters mentioned. Too high
+    only costs a gap; too low could re-issue an ID, so everything that looks like one counts."""
+    high: dict[model.CounterKey, int] = {}
+
+    def mark(tool: bytes, key: bytes | None, value: int) -> None:
+        k = (tool.decode(), None if key is None else key.decode())
+        if value > high.get(k, 0):
+            high[k] = value
+
+    for m in _KEYED_VALUE_RE.finditer(data):
+        mark(m.group(1), m.group(2), int(m.group(3)) + 1)
+    for m in _NUMERIC_VALUE_RE.finditer(data):
+        mark(m.group(1), None, int(m.group(2)) + 1)
+    for m in _NUMERIC_COUNTER_RE.finditer(data):
+        mark(m.group(1), None, int(m.group(2)))
+    for m in _KEYED_COUNTERS_RE.finditer(data):
+        for k in _KEY_COUNTER_RE.finditer(m.group(2)):
+            mark(m.group(1), k.group(1), int(k.group(2)))
+    return high
+
+
+# --- git: the last committed version of a file -------------------------------------------
+
+
+def head_version(path: Path) -> tuple[str, bytes] | None:
+    """(repo-relative path, bytes) of `path` at git `HEAD`, or None. GitPython is imported
+    here only: this runs on the rare recovery path, never on an ordinary call."""
+    try:
+        import git
+    except ImportError:  # pragma: no cover - GitPython is a dependency; git may be missing
+        return None
+    try:
+        repo = git.Repo(path.parent, search_parent_directories=True)
+        try:
+            top = repo.working_tree_dir
+            if top is None:
+                return None
+            rel = os.path.relpath(os.path.realpath(path), os.path.realpath(top))
+            if rel.startswith(os.pardir):
+                return None
+            rel = rel.replace(os.sep, "/")
+            blob = repo.head.commit.tree / rel
+            data: bytes = blob.data_stream.read()
+            return rel, data
+        finally:
+            repo.close()
+    except Exception:  # best effort: any failure means "no committed version to offer"
+        return None
+
+
+# --- the seed's API ------------------------------------------------------------------------
+
+
+def _store_for(state_dir: str | os.PathLike[str] | None) -> Store:
+    return Store(state_dir)
+
+
+def load_mappings(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """internal ID -> entry, as stored (a missing file is an empty registry)."""
+    return _store_for(state_dir).load().mappings
+
+
+def save_mappings(
+    mappings: dict[str, Any], state_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Replace all mappings (validated; counters are raised above the numbers used)."""
+    with _store_for(state_dir).transaction() as state:
+        state.mapping["mappings"] = copy.deepcopy(mappings)
+
+
+def load_counters(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """tool -> next available number (keyed tools: key -> number), reconciled."""
+    return _store_for(state_dir).load().counter_values
+
+
+def save_counters(
+    counters: dict[str, Any], state_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Replace the counters (validated; never below a number already used)."""
+    with _store_for(state_dir).transaction() as state:
+        state.counters["counters"] = copy.deepcopy(counters)
