@@ -1,0 +1,212 @@
+"""`extid merge-driver BASE OURS THEIRS [PATH]`: git's merge driver for the state files.
+
+Configured as `extid merge-driver %O %A %B %P`. Writes the result to OURS; exit 0 when clean, 1
+on conflict (the file then holds everything merged and the undecided places between markers).
+A side extid cannot read falls back to git's line merge with markers, exit 1, and says why.
+
+The clean path imports document, migrations and merge only (no GitPython, no jsonschema): git
+runs this once per conflicted state file, on files of up to 100k entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import document
+from ..document import COUNTERS, MAPPING, Kind
+from ..errors import ExtidError
+from ..merge import ON_COLLISION_CHOICES, MergeResult, merge, merge_counter_floor, newer_version
+from ..migrations import CURRENT, upgrade
+
+COUNTERS_FILE = "external_id_counters.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", metavar="BASE", help="common ancestor (%%O)")
+    parser.add_argument("ours", metavar="OURS", help="our version; receives the result (%%A)")
+    parser.add_argument("theirs", metavar="THEIRS", help="their version (%%B)")
+    parser.add_argument("path", metavar="PATH", nargs="?", help="the file's path in the repo (%%P)")
+    parser.add_argument(
+        "--on-collision",
+        choices=("conflict", "renumber"),
+        default=None,
+        help="two tasks holding one external ID: report a conflict (default) or renumber the "
+        "later task (default from `git config extid.onCollision`)",
+    )
+
+
+class Side:
+    """One input, parsed and upgraded."""
+
+    def __init__(self, obj: Any, kind: Kind, version: str) -> None:
+        self.obj, self.kind, self.version = obj, kind, version
+
+
+def load_side(data: bytes, name: str, kind: Kind | None = None) -> Side:
+    """Parse and upgrade one version of a state file; raises ExtidError saying why not."""
+    parsed = document.parse(data, name)
+    found = document.kind_of(parsed.obj, name)
+    if found is None:
+        raise ExtidError(f"{name}: neither a mapping nor a counters file")
+    if kind is not None and found != kind:
+        raise ExtidError(f"{name}: one side is a {kind} file, the other a {found} file")
+    obj, version = upgrade(parsed.obj, found, name)
+    return Side(obj, found, version)
+
+
+def load_base(data: bytes | None, name: str, kind: Kind) -> tuple[Any, str | None]:
+    """The ancestor, or None when there is none (both sides added the file) or it is unreadable
+    (then every difference counts as an addition on its side: nothing is lost)."""
+    if not data or not data.strip():
+        return None, None
+    try:
+        return load_side(data, name, kind).obj, None
+    except ExtidError as e:
+        return None, f"ignoring the common ancestor ({e})"
+
+
+def merge_sides(
+    base: bytes | None,
+    ours: bytes,
+    theirs: bytes,
+    name: str,
+    *,
+    on_collision: str | None,
+    on_conflict: str = "conflict",
+    floor_blobs: Any = None,
+    cwd: str | None = None,
+) -> tuple[MergeResult, str, list[str]]:
+    """Merge three versions of one state file: (result, version to write, notes).
+    Raises ExtidError when a side cannot be read. `floor_blobs()` yields counters files whose
+    numbers a renumbering must stay above; `on_collision=None` asks git config when needed."""
+    o = load_side(ours, f"{name} (ours)")
+    t = load_side(theirs, f"{name} (theirs)", o.kind)
+    b, note = load_base(base, f"{name} (base)", o.kind)
+    notes = [note] if note else []
+    choice = on_collision or "conflict"
+    result = merge(
+        b,
+        o.obj,
+        t.obj,
+        o.kind,
+        on_collision=choice,  # type: ignore[arg-type]
+        on_conflict=on_conflict,
+    )  # type: ignore[arg-type]
+    if any(c.collision for c in result.conflicts) and on_collision is None:
+        choice = _configured_on_collision(cwd)
+    if choice != "conflict" and any(c.collision for c in result.conflicts):
+        floor = merge_counter_floor(*_floor_docs(floor_blobs))
+        result = merge(
+            b,
+            o.obj,
+            t.obj,
+            o.kind,
+            on_collision=choice,  # type: ignore[arg-type]
+            on_conflict=on_conflict,
+            counter_floor=floor,
+        )  # type: ignore[arg-type]
+    return result, newer_version(o.version, t.version), notes
+
+
+def _configured_on_collision(cwd: str | None) -> str:
+    from ..git import config_get  # deferred: only a collision needs the config
+
+    value = (config_get("extid.onCollision", cwd) or "conflict").strip().lower()
+    if value not in ON_COLLISION_CHOICES:
+        print(
+            f"extid: ignoring extid.onCollision={value!r} (expected conflict or renumber)",
+            file=sys.stderr,
+        )
+        return "conflict"
+    return value
+
+
+def _floor_docs(floor_blobs: Any) -> list[dict[str, Any]]:
+    docs = []
+    for data in floor_blobs() if floor_blobs else ():
+        try:
+            side = load_side(data, COUNTERS_FILE, COUNTERS)
+        except ExtidError:
+            continue
+        docs.append(side.obj)
+    return docs
+
+
+def sibling_counters(path: str | None) -> Any:
+    """Counters files next to the mapping being merged: the work tree's, HEAD's and the
+    merged/picked head's (a renumbering goes above all of them)."""
+
+    def blobs() -> list[bytes]:
+        if not path:
+            return []
+        sibling = os.path.join(os.path.dirname(path), COUNTERS_FILE)
+        found = []
+        if os.path.isfile(sibling):
+            found.append(Path(sibling).read_bytes())
+        from ..git import operation_blobs, rel_to, toplevel
+
+        top = toplevel()
+        if top is not None:
+            try:
+                found.extend(operation_blobs(top, rel_to(top, sibling)))
+            except ExtidError:
+                pass
+        return found
+
+    return blobs
+
+
+def run(args: argparse.Namespace) -> int:
+    name = args.path or args.ours
+    ours = Path(args.ours).read_bytes()
+    theirs = Path(args.theirs).read_bytes()
+    base = Path(args.base).read_bytes() if os.path.exists(args.base) else b""
+    if ours == theirs:
+        return 0
+    try:
+        result, version, notes = merge_sides(
+            base,
+            ours,
+            theirs,
+            name,
+            on_collision=args.on_collision,
+            floor_blobs=sibling_counters(args.path),
+        )
+    except ExtidError as e:
+        return _fall_back(args.ours, base, ours, theirs, name, str(e))
+    for note in notes:
+        print(f"extid: {name}: {note}", file=sys.stderr)
+    Path(args.ours).write_bytes(result.render(version if version else CURRENT))
+    report(name, result)
+    return 0 if result.clean else 1
+
+
+def report(name: str, result: MergeResult) -> None:
+    for r in result.renumbered:
+        print(f"extid: {name}: {r}", file=sys.stderr)
+    if result.conflicts:
+        print(
+            f"extid: {name}: {len(result.conflicts)} conflict(s) left between markers:",
+            file=sys.stderr,
+        )
+        for c in result.conflicts:
+            print(f"  {c.message}", file=sys.stderr)
+
+
+def _fall_back(out: str, base: bytes, ours: bytes, theirs: bytes, name: str, why: str) -> int:
+    from ..git import line_merge  # deferred: the unhappy path only
+
+    Path(out).write_bytes(line_merge(ours, base, theirs))
+    print(
+        f"extid: {name}: cannot merge by content ({why}); left git's line merge with "
+        "conflict markers - fix the file, then `extid check` and `git add`",
+        file=sys.stderr,
+    )
+    return 1
+
+
+__all__ = ["COUNTERS", "MAPPING", "load_side", "merge_sides", "report", "run"]
