@@ -130,7 +130,7 @@ def read_stages(top: Path, rel_path: str) -> Stages:
 
     repo = git.Repo(top)
     found: dict[int, bytes] = {}
-    for stage, blob in repo.index.unmerged_blobs([rel_path]).get(rel_path, []):
+    for stage, blob in repo.index.unmerged_blobs().get(rel_path, []):
         found[stage] = blob.data_stream.read()
     if not found:
         raise GitError(f"{rel_path}: not conflicted in the index (nothing to resolve)")
@@ -236,8 +236,7 @@ def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
     renumbering must stay above, read while git runs the driver (best effort, git binary)."""
     blobs = []
     for rev in ("HEAD", *OPERATION_HEADS):
-        if rev == "HEAD" or (top / ".git" / rev).exists() or rev_exists(top, rev):
-            data = show_blob(top, f"{rev}:{rel_path}")
-            if data is not None:
-                blobs.append(data)
+        data = show_blob(top, f"{rev}:{rel_path}")
+        if data is not None:
+            blobs.append(data)
     return blobs

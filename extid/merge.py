@@ -457,8 +457,8 @@ def _collision_conflict(
             ("mappings", loser, tool),
             ov,
             tv,
-            f"{tool} {value} is held by both {winner} ({where[winner]}) and {loser} ({where[loser]}); "
-            "keep one (`extid resolve --ours/--theirs/--renumber`)",
+            f"{tool} {value} is held by both {winner} ({where[winner]}) and "
+            f"{loser} ({where[loser]}); keep one (`extid resolve --ours/--theirs/--renumber`)",
             collision=True,
         )
     )

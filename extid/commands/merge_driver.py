@@ -11,15 +11,25 @@ runs this once per conflicted state file, on files of up to 100k entries.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import document
 from ..document import COUNTERS, MAPPING, Kind
 from ..errors import ExtidError
-from ..merge import ON_COLLISION_CHOICES, MergeResult, merge, merge_counter_floor, newer_version
+from ..merge import (
+    ON_COLLISION_CHOICES,
+    MergeResult,
+    OnCollision,
+    OnConflict,
+    merge,
+    merge_counter_floor,
+    newer_version,
+)
 from ..migrations import CURRENT, upgrade
 
 COUNTERS_FILE = "external_id_counters.json"
@@ -76,43 +86,37 @@ def merge_sides(
     name: str,
     *,
     on_collision: str | None,
-    on_conflict: str = "conflict",
-    floor_blobs: Any = None,
+    on_conflict: OnConflict = "conflict",
+    floor_blobs: Callable[[], list[bytes]] | None = None,
     cwd: str | None = None,
 ) -> tuple[MergeResult, str, list[str]]:
     """Merge three versions of one state file: (result, version to write, notes).
-    Raises ExtidError when a side cannot be read. `floor_blobs()` yields counters files whose
+    Raises ExtidError when a side cannot be read. `floor_blobs()` gives counters files whose
     numbers a renumbering must stay above; `on_collision=None` asks git config when needed."""
     o = load_side(ours, f"{name} (ours)")
     t = load_side(theirs, f"{name} (theirs)", o.kind)
     b, note = load_base(base, f"{name} (base)", o.kind)
     notes = [note] if note else []
-    choice = on_collision or "conflict"
-    result = merge(
-        b,
-        o.obj,
-        t.obj,
-        o.kind,
-        on_collision=choice,  # type: ignore[arg-type]
-        on_conflict=on_conflict,
-    )  # type: ignore[arg-type]
-    if any(c.collision for c in result.conflicts) and on_collision is None:
+    choice = cast(OnCollision, on_collision or "conflict")
+    result = merge(b, o.obj, t.obj, o.kind, on_collision=choice, on_conflict=on_conflict)
+    collided = any(c.collision for c in result.conflicts)
+    if collided and on_collision is None:
         choice = _configured_on_collision(cwd)
-    if choice != "conflict" and any(c.collision for c in result.conflicts):
+    if collided and choice != "conflict":
         floor = merge_counter_floor(*_floor_docs(floor_blobs))
         result = merge(
             b,
             o.obj,
             t.obj,
             o.kind,
-            on_collision=choice,  # type: ignore[arg-type]
+            on_collision=choice,
             on_conflict=on_conflict,
             counter_floor=floor,
-        )  # type: ignore[arg-type]
+        )
     return result, newer_version(o.version, t.version), notes
 
 
-def _configured_on_collision(cwd: str | None) -> str:
+def _configured_on_collision(cwd: str | None) -> OnCollision:
     from ..git import config_get  # deferred: only a collision needs the config
 
     value = (config_get("extid.onCollision", cwd) or "conflict").strip().lower()
@@ -122,10 +126,10 @@ def _configured_on_collision(cwd: str | None) -> str:
             file=sys.stderr,
         )
         return "conflict"
-    return value
+    return cast(OnCollision, value)
 
 
-def _floor_docs(floor_blobs: Any) -> list[dict[str, Any]]:
+def _floor_docs(floor_blobs: Callable[[], list[bytes]] | None) -> list[dict[str, Any]]:
     docs = []
     for data in floor_blobs() if floor_blobs else ():
         try:
@@ -136,7 +140,7 @@ def _floor_docs(floor_blobs: Any) -> list[dict[str, Any]]:
     return docs
 
 
-def sibling_counters(path: str | None) -> Any:
+def sibling_counters(path: str | None) -> Callable[[], list[bytes]]:
     """Counters files next to the mapping being merged: the work tree's, HEAD's and the
     merged/picked head's (a renumbering goes above all of them)."""
 
@@ -151,10 +155,8 @@ def sibling_counters(path: str | None) -> Any:
 
         top = toplevel()
         if top is not None:
-            try:
+            with contextlib.suppress(ExtidError):  # outside the repo: no more to find
                 found.extend(operation_blobs(top, rel_to(top, sibling)))
-            except ExtidError:
-                pass
         return found
 
     return blobs

@@ -1,0 +1,133 @@
+"""`extid doctor`: report each piece of this clone's set-up, with the fix for what is missing.
+
+Exit 1 if anything is missing. The case it exists for: a `merge=extid` attribute without a
+configured driver makes git fall back to its line merge without a word.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options of its own
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.missing = 0
+
+    def ok(self, what: str) -> None:
+        print(f"ok       {what}")
+
+    def bad(self, what: str, fix: str) -> None:
+        self.missing += 1
+        print(f"MISSING  {what}\n         fix: {fix}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import git
+    from ..store import resolve_state_dir
+    from .install import state_patterns
+
+    report = _Report()
+    top = git.toplevel()
+    if top is None:
+        report.bad("a git work tree", "run extid inside your repository's clone")
+        return 1
+    state_dir = resolve_state_dir(args.state_dir)
+    rels = state_patterns(top, args.state_dir)
+    _driver(report, top, rels)
+    _hooks(report, top)
+    _ignored(report, top, state_dir)
+    _files(report, top, state_dir)
+    print("all set" if not report.missing else f"{report.missing} thing(s) to fix")
+    return 1 if report.missing else 0
+
+
+def _driver(report: _Report, top: Path, rels: list[str]) -> None:
+    from .. import git
+
+    driver = git.config_get("merge.extid.driver", top)
+    attrs = git.check_attr(top, "merge", rels)
+    if driver and "merge-driver" in driver:
+        report.ok(f"merge driver configured: {driver}")
+    elif any(v == "extid" for v in attrs.values()):
+        report.bad(
+            "merge.extid.driver: .gitattributes says merge=extid but no driver is configured, "
+            "so git silently falls back to a line merge of the state files",
+            "extid install",
+        )
+    else:
+        report.bad("merge driver (merge.extid.driver)", "extid install")
+    if shutil.which(driver.split()[0] if driver else "extid") is None:
+        report.bad(
+            "`extid` on PATH (git runs the driver and hooks by that name)",
+            "install extid where git can find it (pip install extid)",
+        )
+    for rel in rels:
+        if attrs.get(rel) == "extid":
+            report.ok(f"{rel}: merge=extid")
+        else:
+            now = attrs.get(rel, "unspecified")
+            report.bad(f"{rel}: merge=extid attribute (now: {now})", "extid install")
+
+
+def _hooks(report: _Report, top: Path) -> None:
+    from .. import git
+    from .install import HOOK_MARKER, HOOK_NAMES
+
+    directory = git.hooks_dir(top)
+    for name in HOOK_NAMES:
+        path = directory / name
+        text = path.read_text("utf-8", "replace") if path.is_file() else ""
+        if (HOOK_MARKER in text or "extid" in text) and os.access(path, os.X_OK):
+            report.ok(f"hook {path}")
+        else:
+            report.bad(f"hook {path} running extid", "extid install --hooks")
+
+
+def _ignored(report: _Report, top: Path, state_dir: Path) -> None:
+    from .. import git
+    from ..store import LOCK_FILE, MAPPING_FILE
+
+    samples = {
+        "lock file": LOCK_FILE,
+        "backups": MAPPING_FILE + ".bak",
+        "quarantined corrupt files": MAPPING_FILE + ".corrupt-20260101T000000Z",
+        "temp files": f".{MAPPING_FILE}.tmp-0123456789abcdef",
+    }
+    try:
+        rel_dir = git.rel_to(top, state_dir)
+    except git.GitError:
+        report.bad(f"state directory {state_dir} inside the repository", "set --state-dir")
+        return
+    for what, name in samples.items():
+        rel = f"{rel_dir}/{name}" if rel_dir not in ("", ".") else name
+        if git.is_ignored(top, rel):
+            report.ok(f"{what} ignored by git")
+        else:
+            report.bad(f"{what} ignored by git ({rel})", "extid init (writes the state .gitignore)")
+
+
+def _files(report: _Report, top: Path, state_dir: Path) -> None:
+    from .. import git
+    from ..store import COUNTERS_FILE, MAPPING_FILE
+    from ..validate import check_paths
+
+    paths = [str(state_dir / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
+    existing = [p for p in paths if os.path.lexists(p)]
+    unmerged = set(git.unmerged_paths(top))
+    for path in existing:
+        if git.rel_to(top, path) in unmerged:
+            report.bad(f"{path}: unresolved merge conflict", "extid resolve")
+    problems = check_paths(existing)
+    for problem in problems:
+        report.bad(str(problem), "extid check / extid repair")
+    if existing and not problems:
+        report.ok(f"state files valid ({', '.join(os.path.basename(p) for p in existing)})")
+    elif not existing:
+        report.ok(f"no state files yet in {state_dir} (extid init creates them)")

@@ -1,0 +1,134 @@
+"""`extid install [--hooks] [--global]`: set this clone up for the merge driver.
+
+Idempotent: sets `merge.extid.name` and `merge.extid.driver` (local config, or global with
+`--global`), adds `merge=extid` lines for both state files to the top-level `.gitattributes`
+(creating or appending, never duplicating) and, with `--hooks`, installs the post-merge,
+post-rewrite and pre-commit hooks into the hooks directory git really uses (core.hooksPath
+honoured). An existing hook that is not extid's is kept as `<hook>.pre-extid` and run first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+from pathlib import Path
+
+from ..errors import ExtidError
+
+#: First-line marker that tells extid's hooks from anyone else's.
+HOOK_MARKER = "# extid-hook:"
+CHAINED_SUFFIX = ".pre-extid"
+
+_HOOK_TEMPLATE = """#!/bin/sh
+{marker} {name} - installed by `extid install --hooks`; {purpose}
+# A hook that was here before is kept as {name}{suffix} and runs first.
+hook_dir=$(dirname "$0")
+if [ -x "$hook_dir/{name}{suffix}" ]; then
+    "$hook_dir/{name}{suffix}" "$@" || exit $?
+fi
+if ! command -v extid >/dev/null 2>&1; then
+    echo "extid {name} hook: 'extid' is not on PATH (install it: pip install extid)," \\
+        "or remove $0" >&2
+    exit 1
+fi
+exec extid {command}
+"""
+
+_HOOKS: dict[str, tuple[str, str]] = {
+    "post-merge": ("post-merge", "checks the state files after a merge or pull"),
+    "post-rewrite": ("post-merge", "checks the state files after a rebase or amend"),
+    "pre-commit": ("check", "refuses to commit invalid state files"),
+}
+
+
+def hook_script(name: str) -> str:
+    """The text of one of extid's hooks (the same as the repository's hooks/<name>)."""
+    command, purpose = _HOOKS[name]
+    return _HOOK_TEMPLATE.format(
+        marker=HOOK_MARKER, name=name, purpose=purpose, suffix=CHAINED_SUFFIX, command=command
+    )
+
+
+HOOK_NAMES = tuple(_HOOKS)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hooks", action="store_true", help="also install the git hooks")
+    parser.add_argument(
+        "--global",
+        dest="global_",
+        action="store_true",
+        help="configure the merge driver in the global git config (~/.gitconfig)",
+    )
+
+
+def state_patterns(top: Path, state_dir: str | None) -> list[str]:
+    """`.gitattributes` patterns of both state files, relative to the work tree root."""
+    from .. import git
+    from ..store import COUNTERS_FILE, MAPPING_FILE, resolve_state_dir
+
+    directory = git.rel_to(top, resolve_state_dir(state_dir))
+    prefix = "" if directory in ("", ".") else directory + "/"
+    return [prefix + MAPPING_FILE, prefix + COUNTERS_FILE]
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import git
+
+    top = git.toplevel()
+    if top is None and not args.global_:
+        raise ExtidError("not inside a git work tree (use --global to configure only the driver)")
+    scope = "global" if args.global_ else "local"
+    for key, value in (
+        ("merge.extid.name", git.MERGE_DRIVER_NAME),
+        ("merge.extid.driver", git.MERGE_DRIVER_COMMAND),
+    ):
+        changed = git.config_set(key, value, top, scope)
+        print(f"{'set' if changed else 'kept'} {key} ({scope})")
+    if top is not None:
+        for line in git.ensure_attributes(top, state_patterns(top, args.state_dir)):
+            print(f"added to .gitattributes: {line}")
+        if args.hooks:
+            directory = git.hooks_dir(top)
+            for name in HOOK_NAMES:
+                print(install_hook(directory, name))
+    print("extid merge driver installed" + ("" if top is None else f" for {top}"))
+    return 0
+
+
+def install_hook(directory: Path, name: str) -> str:
+    """Write extid's hook `name` into `directory`, chaining onto a foreign hook."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    content = hook_script(name)
+    if path.exists() or path.is_symlink():
+        existing = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
+        if HOOK_MARKER in existing:
+            if existing == content:
+                return f"kept hook {path}"
+            _write_executable(path, content)
+            return f"updated hook {path}"
+        chained = directory / (name + CHAINED_SUFFIX)
+        if chained.exists() or chained.is_symlink():
+            raise ExtidError(
+                f"{path}: not extid's hook, and {chained.name} already exists; merge them by hand"
+            )
+        os.rename(path, chained)
+        _make_executable(chained)
+        _write_executable(path, content)
+        return f"installed hook {path} (the previous one runs first, as {chained.name})"
+    _write_executable(path, content)
+    return f"installed hook {path}"
+
+
+def _write_executable(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.extid-tmp")
+    tmp.write_text(content, "utf-8")
+    _make_executable(tmp)
+    os.replace(tmp, path)
+
+
+def _make_executable(path: Path) -> None:
+    mode = path.stat().st_mode
+    path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
