@@ -262,7 +262,11 @@ def create_backup(path: str | os.PathLike[str], *, durable: bool = True) -> Path
     _refuse_symlink(source, st := _lstat(source))
     if st is None:
         return None
-    _refuse_symlink(backup, _lstat(backup))
+    _refuse_symlink(backup, old_backup := _lstat(backup))
+    if old_backup is not None and os.path.samestat(st, old_backup):
+        # Already this version (a write failed after its backup). rename() of two links of
+        # one file is a no-op that would leave the temp name behind.
+        return Path(backup)
     temp = _temp_name(backup)
     try:
         linked = _link_or_none(source, temp)
