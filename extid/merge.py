@@ -137,7 +137,7 @@ def merge(
     if kind == MAPPING:
         merged, touched = _merge_mappings(b_in, o_in, t_in, ctx)
         doc[inner] = merged
-        _collisions(merged, touched, o_in, t_in, on_collision, counter_floor or {}, ctx)
+        _collisions(merged, touched, o_in, t_in, on_collision, dict(counter_floor or {}), ctx)
     else:
         doc[inner] = _merge_counters(b_in, o_in, t_in, mappings, ctx)
     return MergeResult(kind, doc, ctx.conflicts, ctx.renumbered)
@@ -364,13 +364,15 @@ def _collisions(
     floor: dict[CounterKey, int],
     ctx: _Ctx,
 ) -> None:
+    # A place in conflict holds no decided value yet: it cannot collide with anything.
+    undecided = {c.path[1:]: c for c in ctx.conflicts if c.path[:1] == ("mappings",)}
     holders: dict[tuple[str, str], list[str]] = {}
     for key in touched:
         entry = merged[key]
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and (key,) not in undecided:
             for tool in TOOLS:
                 value = entry.get(tool)
-                if isinstance(value, str):
+                if isinstance(value, str) and (key, tool) not in undecided:
                     holders.setdefault((tool, value), []).append(key)
     o_fold = t_fold = None
     for (tool, value), keys in sorted(holders.items()):
@@ -379,7 +381,12 @@ def _collisions(
         if o_fold is None or t_fold is None:
             o_fold, t_fold = _fold_index(om, touched), _fold_index(tm, touched)
         claims = {k: _claims(k, tool, value, om, o_fold, tm, t_fold) for k in keys}
-        order = sorted(keys, key=lambda k: _keeper_key(merged[k], k, claims[k], on_collision))
+        order = sorted(
+            keys,
+            key=lambda k: _keeper_key(
+                _created(merged[k], k, undecided), k, claims[k], on_collision
+            ),
+        )
         winner, losers = order[0], order[1:]
         for loser in losers:
             if on_collision == "conflict":
@@ -421,16 +428,26 @@ def _claims(
     return sides
 
 
+def _created(entry: Any, key: str, undecided: dict[tuple[str, ...], Conflict]) -> tuple[str, str]:
+    """When a task was created, as a sort key; a missing `created` counts as oldest (entries
+    without it predate timestamps). Undecided between the sides: the earlier, either way round."""
+    conflict = undecided.get((key, "created"))
+    if conflict is not None:
+        values = [conflict.ours, conflict.theirs]
+    else:
+        values = [entry.get("created", MISSING) if isinstance(entry, dict) else MISSING]
+    return min(("", "") if v is MISSING else time_key(v) for v in values)
+
+
 def _keeper_key(
-    entry: Any, key: str, claims: set[str], on_collision: OnCollision
+    created: tuple[str, str], key: str, claims: set[str], on_collision: OnCollision
 ) -> tuple[Any, ...]:
-    """Sort key: the first keeps the external ID. The task created earlier keeps it (a missing
-    `created` counts as oldest: entries without it predate timestamps); ties by folded ID."""
-    created = entry.get("created") if isinstance(entry, dict) else None
+    """Sort key: the first keeps the external ID. The task created earlier keeps it, ties by
+    folded ID; with on_collision ours/theirs, a holder that side gave it comes first."""
     prefer = 0
     if on_collision in ("ours", "theirs"):
         prefer = 0 if on_collision in claims else 1
-    return (prefer, time_key(created) if created is not None else ("", ""), fold(key), key)
+    return (prefer, created, fold(key), key)
 
 
 def _collision_conflict(
