@@ -373,8 +373,8 @@ class State:
     counters: dict[str, Any]
     mapping_version: str = migrations.CURRENT
     counters_version: str = migrations.CURRENT
-    # Canonical bytes as loaded (after reconciling): what "changed" is measured against.
-    _seen: dict[Kind, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # Copies as loaded (after reconciling): what "changed" is measured against.
+    _seen: dict[Kind, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def mappings(self) -> dict[str, Any]:
@@ -395,10 +395,18 @@ class State:
         return self.mapping_version if kind == MAPPING else self.counters_version
 
     def remember(self) -> None:
-        self._seen = {k: document.canonical(self.doc(k)) for k in (MAPPING, COUNTERS)}
+        self._seen = {k: _copy3(self.doc(k)) for k in (MAPPING, COUNTERS)}
 
     def changed(self, kind: Kind) -> bool:
-        return self._seen.get(kind) != document.canonical(self.doc(kind))
+        return bool(self._seen.get(kind) != self.doc(kind))
+
+
+def _copy3(obj: Any, depth: int = 3) -> Any:
+    """A copy of a document's three levels of objects (a valid document has no more, and
+    its leaves are str/int): far cheaper than dumping it to compare before and after."""
+    if depth == 0 or not isinstance(obj, dict):
+        return copy.deepcopy(obj) if isinstance(obj, (dict, list)) else obj
+    return {k: _copy3(v, depth - 1) for k, v in obj.items()}
 
 
 @dataclass
@@ -736,6 +744,7 @@ class Store:
         """Create the directory, its `.gitignore` and empty files; returns what was created."""
         created: list[Path] = []
         with self.lock():
+            self._load_locked()  # an existing file must be readable before anything is added
             for kind in (COUNTERS, MAPPING):
                 path = self.path(kind)
                 if _lstat(str(path)) is None:
@@ -744,7 +753,6 @@ class Store:
             gitignore = self.state_dir / ".gitignore"
             if _ensure_gitignore(gitignore):
                 created.append(gitignore)
-            self._load_locked()  # an existing file must at least be readable
         return created
 
     def repair(self, fresh: bool = False) -> list[str]:
