@@ -423,6 +423,32 @@ def test_post_merge_hook_every_example(
     _assert_post_merge_outcome(result, case)
 
 
+@pytest.mark.slow
+def test_post_merge_hook_state_dir_arg(session: Session, installed: str, tmp_path: Path) -> None:
+    """`args: [--state-dir, DIR]` (documented) reaches `extid post-merge`; without it the hook
+    looks at .claude/state, which this repository does not have."""
+    repo = _new_repo(session, tmp_path / "repo")
+    shutil.copytree(
+        EXAMPLES / "extid-post-merge/negative/external-id-held-twice" / STATE_DIR,
+        repo / "config/ids",
+    )
+    with_arg = installed.replace(
+        "    -   id: extid-post-merge\n",
+        "    -   id: extid-post-merge\n        args: [--state-dir, config/ids]\n",
+    )
+    assert with_arg != installed
+    run = ("run", "extid-post-merge", "--all-files", "--hook-stage", "post-merge")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    session.git(repo, "add", "-A")
+    assert session.pre_commit(repo, *run).returncode == 0
+    (repo / ".pre-commit-config.yaml").write_text(with_arg)
+    session.git(repo, "add", "-A")
+    result = session.pre_commit(repo, *run)
+    assert result.returncode == 1, result.stdout
+    assert "config/ids/external_id_mapping.json" in result.stdout
+    assert "PROJ-4" in result.stdout
+
+
 # --- installed as git hooks: a real merge ------------------------------------------------------
 
 
