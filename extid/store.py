@@ -130,6 +130,8 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+    except OSError as e:  # e.g. a directory on the way this user may not search
+        raise ExtidError(f"{path}: cannot access ({_reason(e)})") from e
 
 
 def _refuse_symlink(path: str, st: os.stat_result | None) -> None:
