@@ -298,10 +298,22 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
         _refuse_symlink(name, _lstat(name))
         raise ExtidError(f"{name}: cannot read ({_reason(e)})") from e
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
             raise ExtidError(f"{name}: not a regular file")
+        if st.st_size > document.MAX_BYTES:  # refuse before reading: it could be 200 GB
+            limit = document.MAX_BYTES
+            raise ParseError(name, "", f"file is {st.st_size} bytes, over the {limit}-byte limit")
         data = f.read(document.MAX_BYTES + 1)
     return data
+
+
+def _read_source(path: str) -> bytes | None:
+    """read_bytes for a recovery source: an oversized one is no source."""
+    try:
+        return read_bytes(path)
+    except ParseError:
+        return None
 
 
 def sweep_temp_files(directory: str | os.PathLike[str]) -> list[str]:
@@ -633,7 +645,7 @@ class Store:
 
     def _plan(self, kind: Kind, error: ExtidError, fresh: bool) -> _Restore:
         path = str(self.path(kind))
-        corrupt = read_bytes(path) or b""
+        corrupt = _read_source(path) or b""
         for source, data in self._candidates(kind):
             try:
                 doc, version = decode(data, kind, source)
@@ -653,7 +665,7 @@ class Store:
 
     def _candidates(self, kind: Kind) -> Iterator[tuple[str, bytes]]:
         path = str(self.path(kind))
-        backup = read_bytes(path + ".bak")
+        backup = _read_source(path + ".bak")
         if backup is not None:
             yield path + ".bak", backup
         committed = head_version(self.path(kind))
@@ -681,7 +693,7 @@ class Store:
         for plan in plans:
             yield scrape_numbers(plan.corrupt)
         for kind in (MAPPING, COUNTERS):
-            data = read_bytes(str(self.path(kind)) + ".bak")
+            data = _read_source(str(self.path(kind)) + ".bak")
             if data is not None:
                 yield scrape_numbers(data)
 
