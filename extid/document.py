@@ -41,6 +41,11 @@ LARGE_ENTRIES = 1000
 # spell some floats differently (1e-05), so such documents are dumped by the stdlib. A match
 # inside a string is a harmless false positive: it only costs the slower dump.
 _FLOAT_TOKEN_RE = re.compile(rb"(?:\A|: |\n *)-?[0-9]+[.eE]")
+# The same for object members only. Its literal prefix lets the regex engine skip from one ": "
+# to the next: ~10x faster on 16 MB than the pattern above, which tries every position. Array
+# elements and a bare top-level number are the only other places a number can be; our documents
+# have neither, so the full pattern runs only when `[` or a leading number says it might match.
+_FLOAT_MEMBER_RE = re.compile(rb": -?[0-9]+[.eE]")
 _CONFLICT_RE = re.compile(rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)", re.M)
 # In canonical bytes every newline is structural and a value at depth d is indented 2*d, so a
 # line indented deeper than this is nesting over MAX_DEPTH: the fast path must not accept it.
@@ -68,9 +73,17 @@ def canonical(obj: Any) -> bytes:
         out = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits
         return _stdlib_dump(obj)
-    if _FLOAT_TOKEN_RE.search(out):
+    if _has_float_token(out):
         return _stdlib_dump(obj)
     return out + b"\n"
+
+
+def _has_float_token(out: bytes) -> bool:
+    if _FLOAT_MEMBER_RE.search(out) is not None:
+        return True
+    if b"[" in out or out[:1] in (b"-", *(b"%d" % d for d in range(10))):
+        return _FLOAT_TOKEN_RE.search(out) is not None
+    return False
 
 
 def _is_large(obj: Any) -> bool:
@@ -93,7 +106,7 @@ def conflict_marker_line(data: bytes) -> int | None:
 
 def parse(data: bytes, name: str) -> Parsed:
     """Strictly parse `data` (the contents of file `name`); raises ParseError naming the file."""
-    _check_envelope_bytes(data, name)
+    _check_size(data, name)
     if len(data) >= LARGE_BYTES:
         import orjson  # deferred: see LARGE_BYTES
 
@@ -102,8 +115,12 @@ def parse(data: bytes, name: str) -> Parsed:
         except orjson.JSONDecodeError:
             pass
         else:
+            # orjson accepted it, so it has no conflict marker (a line that starts with one is
+            # never JSON, and a JSON string cannot span lines): _check_envelope_bytes, whose
+            # marker scan costs ~70 ms at 100k entries, has nothing to find.
             if _is_canonical_fast(data, obj):
                 return Parsed(obj, True)
+    _check_envelope_bytes(data, name)
     obj = _slow_parse(data, name)
     return Parsed(obj, data == canonical(obj))
 
@@ -117,9 +134,12 @@ def _is_canonical_fast(data: bytes, obj: Any) -> bool:
         return False
 
 
-def _check_envelope_bytes(data: bytes, name: str) -> None:
+def _check_size(data: bytes, name: str) -> None:
     if len(data) > MAX_BYTES:
         raise ParseError(name, "", f"file is {len(data)} bytes, over the {MAX_BYTES}-byte limit")
+
+
+def _check_envelope_bytes(data: bytes, name: str) -> None:
     if data.startswith(b"\xef\xbb\xbf"):
         raise ParseError(name, "line 1", "starts with a UTF-8 byte order mark (BOM)")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:4]):
