@@ -290,20 +290,46 @@ sys.exit(r.returncode)
 """
 
 
-def test_200_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    """A sparse 200 MB file costs no disk; the child's peak memory shows it was never read."""
-    path = tmp_path / MAPPING_FILE
+def sparse_200_mb(path: Path) -> None:
+    """A 200 MB file that costs no disk (a hole after one byte)."""
     with open(path, "wb") as f:
         f.write(b"{")
         os.truncate(f.fileno(), 200 * 1024 * 1024)
-    exe = [sys.executable, "-m", "extid", "check", str(path)]
+
+
+def run_measured(*args: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """`extid ARGS` in a child; returns the result and the child's peak RSS in KiB."""
+    exe = [sys.executable, "-m", "extid", *args]
     result = subprocess.run(
         [sys.executable, "-c", _MAXRSS_OF_CHILD, *exe], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 1
-    assert result.stdout == f"{path}: file is 209715200 bytes, over the 134217728-byte limit\n"
     peak_kib = int(result.stderr.splitlines()[-1])
+    return result, peak_kib
+
+
+TOO_BIG = "file is 209715200 bytes, over the 134217728-byte limit"
+
+
+def test_200_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """`extid check`: the child's peak memory shows the file was never read."""
+    path = tmp_path / MAPPING_FILE
+    sparse_200_mb(path)
+    result, peak_kib = run_measured("check", str(path))
+    assert result.returncode == 1
+    assert result.stdout == f"{path}: {TOO_BIG}\n"
     assert peak_kib < 100 * 1024, f"extid read the file: peak RSS {peak_kib} KiB"
+
+
+def test_200_mb_state_file_in_the_store(tmp_path: Path) -> None:
+    """Regression: the store read 128 MB of it (twice) and reported a wrong size."""
+    directory = tmp_path / "s"
+    mapping, _ = write_state(directory)
+    sparse_200_mb(mapping)
+    result, peak_kib = run_measured("--state-dir", str(directory), "lookup", "TASK-E01-b2c4")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith(f"extid: error: {mapping}: {TOO_BIG}; ")
+    assert peak_kib < 100 * 1024, f"extid read the file: peak RSS {peak_kib} KiB"
+    assert mapping.stat().st_size == 200 * 1024 * 1024  # left as it is: nothing to restore from
 
 
 def test_parse_refuses_oversized_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
