@@ -1,0 +1,75 @@
+"""Shared pieces of the git integration and multi-clone tests: repositories set up the way a
+user sets them up (`extid init`, `extid install --hooks`), and readers of the state files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from conftest import git, run_extid
+
+STATE = ".claude/state"
+MAPPING = f"{STATE}/external_id_mapping.json"
+COUNTERS = f"{STATE}/external_id_counters.json"
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def extid(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_extid(*args, cwd=repo)
+
+
+def setup_repo(path: Path, *, install: bool = True, hooks: bool = True) -> Path:
+    """A repository with initialised state, the driver (and hooks) installed, one commit."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    ok(extid(path, "init"))
+    if install:
+        ok(extid(path, "install", *(["--hooks"] if hooks else [])))
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "extid state")
+    return path
+
+
+def commit(repo: Path, message: str, *extra: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message, *extra)
+
+
+def allocate(repo: Path, task: str, tool: str, project: str | None = None) -> str:
+    args = ["allocate", task, tool, *(["--project", project] if project else [])]
+    return ok(extid(repo, *args)).stdout.strip()
+
+
+def mapping(repo: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((repo / MAPPING).read_text("utf-8"))
+    return doc
+
+
+def counters(repo: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((repo / COUNTERS).read_text("utf-8"))
+    return doc
+
+
+def has_markers(path: Path) -> bool:
+    text = path.read_text("utf-8", "replace")
+    return "<<<<<<< " in text and "\n=======\n" in text and ">>>>>>> " in text
+
+
+def unmerged(repo: Path) -> list[str]:
+    out = git(repo, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    return sorted(out)
+
+
+def used_numbers(mappings: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (tool, v)
+        for e in mappings.values()
+        for tool, v in e.items()
+        if tool not in ("created", "epic")
+    ]
