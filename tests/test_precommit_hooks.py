@@ -25,7 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,11 +60,11 @@ class Session:
     env: dict[str, str]
 
     def run(
-        self, *cmd: str, cwd: Path, offline: bool = False, check: bool = False
+        self, *cmd: str, cwd: Path, offline: Sequence[str] = (), check: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        prefix = ["unshare", "-n"] if offline else []
+        """Run `cmd`; `offline` is a prefix that takes the network away (see `offline`)."""
         result = subprocess.run(
-            [*prefix, *cmd],
+            [*offline, *cmd],
             cwd=cwd,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -80,7 +80,7 @@ class Session:
         return self.run("git", *args, cwd=cwd, check=True).stdout
 
     def pre_commit(
-        self, cwd: Path, *args: str, offline: bool = False
+        self, cwd: Path, *args: str, offline: Sequence[str] = ()
     ) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", "pre_commit", *args, cwd=cwd, offline=offline)
 
@@ -173,22 +173,22 @@ def installed(session: Session, hook_repo: tuple[str, str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def offline(session: Session) -> None:
-    """Skip unless `unshare -n` can give a process a network namespace without a network."""
+def offline(session: Session) -> list[str]:
+    """A command prefix that runs a process in a new network namespace (loopback only, down):
+    `unshare -n` as root, else `unshare -rn` (an unprivileged user namespace). Skips if neither
+    is allowed here."""
     if shutil.which("unshare") is None:
         pytest.skip("unshare is not installed")
-    probe = session.run(
-        "unshare",
-        "-n",
-        sys.executable,
-        "-c",
-        "import socket; print(sorted(n for _, n in socket.if_nameindex()))",
-        cwd=session.base,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"unshare -n refused here: {probe.stdout.strip()}")
-    # Only the loopback interface (down) is left: nothing can reach a registry.
-    assert probe.stdout.strip() == "['lo']", probe.stdout
+    probe = [sys.executable, "-c", "import socket; print([n for _, n in socket.if_nameindex()])"]
+    refusals = []
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        result = session.run(*probe, cwd=session.base, offline=prefix)
+        if result.returncode == 0:
+            # Nothing but loopback is left: no process under it can reach a registry.
+            assert result.stdout.strip() == "['lo']", result.stdout
+            return prefix
+        refusals.append(f"{' '.join(prefix)}: {result.stdout.strip()}")
+    pytest.skip("no network namespace allowed here (" + "; ".join(refusals) + ")")
 
 
 # --- temp repositories and example files -------------------------------------------------------
@@ -496,7 +496,7 @@ def colliding_branches(session: Session, installed: str, tmp_path: Path) -> Path
 
 
 def _merge_with_post_merge_hook(
-    session: Session, repo: Path, offline: bool = False
+    session: Session, repo: Path, offline: Sequence[str] = ()
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
     assert session.pre_commit(repo, "install", "--hook-type", "post-merge").returncode == 0
     clean = session.run(
@@ -533,27 +533,53 @@ def test_installed_post_merge_hook_catches_duplicate_from_real_merge(
     _assert_merges(colliding_branches, *_merge_with_post_merge_hook(session, colliding_branches))
 
 
+@pytest.mark.slow
+def test_check_hook_refuses_the_merge_commit_and_the_push(
+    session: Session, colliding_branches: Path, tmp_path: Path
+) -> None:
+    """extid-check at pre-merge-commit stops the colliding merge before its commit exists; at
+    pre-push it stops a bad commit (made with --no-verify) from leaving the clone."""
+    repo = colliding_branches
+    for hook_type in ("pre-merge-commit", "pre-push"):
+        assert session.pre_commit(repo, "install", "--hook-type", hook_type).returncode == 0
+    head = session.git(repo, "rev-parse", "HEAD")
+    merge = session.run("git", "merge", "--no-ff", "-m", "merge feature", "feature", cwd=repo)
+    assert merge.returncode != 0, merge.stdout
+    assert re.search(r"^extid check\.+Failed$", merge.stdout, re.M), merge.stdout
+    assert 'jira PROJ-4 is also held by "TASK-1000"' in merge.stdout
+    assert session.git(repo, "rev-parse", "HEAD") == head  # no merge commit was made
+
+    session.git(repo, "commit", "-q", "--no-verify", "-m", "merge feature anyway")
+    remote = tmp_path / "remote.git"
+    session.git(tmp_path, "init", "-q", "--bare", str(remote))
+    push = session.run("git", "push", str(remote), "main", cwd=repo)
+    assert push.returncode != 0, push.stdout
+    assert 'jira PROJ-4 is also held by "TASK-1000"' in push.stdout
+    assert not session.git(remote, "for-each-ref")  # nothing arrived
+
+
 # --- no network --------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
 def test_check_and_format_hooks_run_without_network(
-    session: Session, installed: str, offline: None, tmp_path: Path
+    session: Session, offline: list[str], installed: str, tmp_path: Path
 ) -> None:
     repo = _new_repo(session, tmp_path / "repo")
     (repo / ".pre-commit-config.yaml").write_text(installed)
     _copy_examples(session, repo, "extid-check/positive", "extid-format/negative/fixable")
 
-    check = session.pre_commit(repo, "run", "extid-check", "--all-files", offline=True)
+    check = session.pre_commit(repo, "run", "extid-check", "--all-files", offline=offline)
     assert check.returncode == 0, check.stdout
-    fmt = session.pre_commit(repo, "run", "extid-format", "--all-files", offline=True)
+    assert re.search(r"^extid check\.+Passed$", check.stdout, re.M), check.stdout
+    fmt = session.pre_commit(repo, "run", "extid-format", "--all-files", offline=offline)
     assert fmt.returncode == 1, fmt.stdout
     assert "Fixing extid-format/negative/fixable/" in fmt.stdout
-    again = session.pre_commit(repo, "run", "extid-format", "--all-files", offline=True)
+    again = session.pre_commit(repo, "run", "extid-format", "--all-files", offline=offline)
     assert again.returncode == 0, again.stdout
 
     _copy_examples(session, repo, "extid-check/negative")
-    bad = session.pre_commit(repo, "run", "extid-check", "--all-files", offline=True)
+    bad = session.pre_commit(repo, "run", "extid-check", "--all-files", offline=offline)
     assert bad.returncode == 1, bad.stdout
     for case in _cases("extid-check/negative"):
         _assert_reported(bad.stdout, case, "extid-check/negative")
@@ -561,9 +587,9 @@ def test_check_and_format_hooks_run_without_network(
 
 @pytest.mark.slow
 def test_post_merge_hook_runs_without_network(
-    session: Session, offline: None, colliding_branches: Path
+    session: Session, offline: list[str], colliding_branches: Path
 ) -> None:
-    clean, collide = _merge_with_post_merge_hook(session, colliding_branches, offline=True)
+    clean, collide = _merge_with_post_merge_hook(session, colliding_branches, offline=offline)
     _assert_merges(colliding_branches, clean, collide)
 
 
