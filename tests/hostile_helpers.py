@@ -3,12 +3,21 @@ state-directory writer and a snapshot of a directory's bytes to prove "nothing w
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from extid.document import canonical
+from extid.store import Store
 
 MAPPING_FILE = "external_id_mapping.json"
 COUNTERS_FILE = "external_id_counters.json"
@@ -74,3 +83,82 @@ def snapshot(directory: Path) -> dict[str, bytes | str]:
 def printable_lines(text: str) -> bool:
     """No control character (ANSI escape, BEL, CR...) reaches the terminal raw."""
     return all(line.isprintable() for line in text.splitlines())
+
+
+@contextlib.contextmanager
+def tmpfs_or_plain(path: Path) -> Iterator[Path]:
+    """`path` on a private tmpfs when we may mount one: many-process tests then measure
+    extid, not the disk's fsync latency. A process kill keeps the page cache either way."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        yield path
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+# --- a spy/fault layer over the os functions the store calls ---------------------------
+
+# The syscalls a save can fail in; lstat is a read and is covered by the hostile-input tests.
+STEPS = ("open", "fchmod", "fchown", "write", "fsync", "close", "link", "replace", "unlink")
+
+
+@dataclass
+class Call:
+    name: str
+    target: str  # the path, or the path an fd was opened with
+    index: int
+
+
+@dataclass
+class Syscalls:
+    """Records (and optionally fails) the os calls made inside `Store._commit`, this thread only.
+
+    `fail_at` is 1-based over the calls whose name is in STEPS.
+    """
+
+    fail_at: int = 0
+    error: int = errno.EIO
+    calls: list[Call] = field(default_factory=list)
+    failed: Call | None = None
+    fds: dict[int, str] = field(default_factory=dict)
+    active_thread: int | None = None
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in STEPS:
+            monkeypatch.setattr(os, name, self._wrap(name, getattr(os, name)))
+        commit = Store._commit
+
+        def spying_commit(store: Store, state: Any) -> None:
+            self.active_thread = threading.get_ident()
+            try:
+                commit(store, state)
+            finally:
+                self.active_thread = None
+
+        monkeypatch.setattr(Store, "_commit", spying_commit)
+
+    def _wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.active_thread != threading.get_ident():
+                return real(*args, **kwargs)
+            first = args[0]
+            target = self.fds.get(first, "?") if isinstance(first, int) else os.fspath(first)
+            record = Call(name, target, len(self.calls) + 1)
+            self.calls.append(record)
+            if record.index == self.fail_at:
+                self.failed = record
+                raise OSError(self.error, os.strerror(self.error), target)
+            result = real(*args, **kwargs)
+            if name == "open":
+                self.fds[result] = target
+            return result
+
+        return call

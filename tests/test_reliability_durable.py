@@ -12,10 +12,9 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import threading
 import traceback  # imported before the fork: uid 65534 cannot read the stdlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ import pytest
 from hostile_helpers import (
     COUNTERS_FILE,
     MAPPING_FILE,
+    Call,
+    Syscalls,
     snapshot,
     write_state,
 )
@@ -35,8 +36,6 @@ from extid.mapper import ExternalIDMapper
 from extid.store import Store
 
 FIXED_TIME = "2026-11-26T00:00:00Z"
-# The syscalls a save can fail in; lstat is a read and is covered by the hostile-input tests.
-STEPS = ("open", "fchmod", "fchown", "write", "fsync", "close", "link", "replace", "unlink")
 ERRNOS = (errno.EIO, errno.ENOSPC, errno.EXDEV)
 
 
@@ -61,63 +60,6 @@ def lock_is_free(lock_path: Path) -> bool:
     finally:
         os.close(fd)  # also drops our flock
     return True
-
-
-# --- a spy/fault layer over the os functions the store calls ------------------------------
-
-
-@dataclass
-class Call:
-    name: str
-    target: str  # the path, or the path an fd was opened with
-    index: int
-
-
-@dataclass
-class Syscalls:
-    """Records (and optionally fails) the os calls made inside `Store._commit`, this thread only.
-
-    `fail_at` is 1-based over the calls whose name is in STEPS.
-    """
-
-    fail_at: int = 0
-    error: int = errno.EIO
-    calls: list[Call] = field(default_factory=list)
-    failed: Call | None = None
-    fds: dict[int, str] = field(default_factory=dict)
-    active_thread: int | None = None
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for name in STEPS:
-            monkeypatch.setattr(os, name, self._wrap(name, getattr(os, name)))
-        commit = Store._commit
-
-        def spying_commit(store: Store, state: Any) -> None:
-            self.active_thread = threading.get_ident()
-            try:
-                commit(store, state)
-            finally:
-                self.active_thread = None
-
-        monkeypatch.setattr(Store, "_commit", spying_commit)
-
-    def _wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self.active_thread != threading.get_ident():
-                return real(*args, **kwargs)
-            first = args[0]
-            target = self.fds.get(first, "?") if isinstance(first, int) else os.fspath(first)
-            record = Call(name, target, len(self.calls) + 1)
-            self.calls.append(record)
-            if record.index == self.fail_at:
-                self.failed = record
-                raise OSError(self.error, os.strerror(self.error), target)
-            result = real(*args, **kwargs)
-            if name == "open":
-                self.fds[result] = target
-            return result
-
-        return call
 
 
 def allocate_once(state_dir: Path) -> str:
