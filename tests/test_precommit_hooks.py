@@ -470,11 +470,16 @@ def _commit_all(session: Session, repo: Path, message: str) -> None:
 
 @pytest.fixture
 def colliding_branches(session: Session, installed: str, tmp_path: Path) -> Path:
+    return _colliding_branches(session, tmp_path / "repo", installed)
+
+
+def _colliding_branches(session: Session, path: Path, config: str | None) -> Path:
     """main and `feature` each give the next jira number, PROJ-4, to a different task. The two
     tasks sort to opposite ends of the mapping file and both sides raise the counter alike, so
     git's line merge (no merge driver, as on GitHub) succeeds and plants the duplicate."""
-    repo = _new_repo(session, tmp_path / "repo")
-    (repo / ".pre-commit-config.yaml").write_text(installed)
+    repo = _new_repo(session, path)
+    if config is not None:
+        (repo / ".pre-commit-config.yaml").write_text(config)
     (repo / "README").write_text("demo\n")
     base = {
         "TASK-2000": {"jira": "PROJ-1"},
@@ -531,6 +536,59 @@ def test_installed_post_merge_hook_catches_duplicate_from_real_merge(
     session: Session, colliding_branches: Path
 ) -> None:
     _assert_merges(colliding_branches, *_merge_with_post_merge_hook(session, colliding_branches))
+
+
+def _rebase_feature_onto_main(session: Session, repo: Path) -> subprocess.CompletedProcess[str]:
+    session.git(repo, "checkout", "-q", "feature")
+    return session.run("git", "rebase", "main", cwd=repo)
+
+
+def _assert_duplicate_reported(result: subprocess.CompletedProcess[str], repo: Path) -> None:
+    assert result.returncode == 0, result.stdout  # git ignores post-* hooks' exit codes
+    merged = json.loads((repo / STATE_DIR / MAPPING).read_bytes())["mappings"]
+    assert merged["TASK-1000"] == merged["TASK-9000"] == {"jira": "PROJ-4"}
+    assert 'jira PROJ-4 is also held by "TASK-1000"' in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout
+
+
+@pytest.mark.slow
+def test_installed_post_rewrite_hook_catches_duplicate_after_rebase(
+    session: Session, colliding_branches: Path
+) -> None:
+    repo = colliding_branches
+    assert session.pre_commit(repo, "install", "--hook-type", "post-rewrite").returncode == 0
+    rebase = _rebase_feature_onto_main(session, repo)
+    assert re.search(r"^extid post-merge\.+Failed$", rebase.stdout, re.M), rebase.stdout
+    _assert_duplicate_reported(rebase, repo)
+
+
+def _install_plain_hooks(repo: Path) -> None:
+    """What `extid install --hooks` puts in place, without the merge driver it also configures
+    (the driver would turn the planted collision into a conflict before any hook runs)."""
+    for name in ("pre-commit", "post-merge", "post-rewrite"):
+        target = repo / ".git" / "hooks" / name
+        shutil.copyfile(ROOT / "hooks" / name, target)
+        target.chmod(0o755)
+
+
+def test_plain_git_hooks_catch_bad_state(session: Session, tmp_path: Path) -> None:
+    """The shell scripts in hooks/ (for users without pre-commit), run by git itself."""
+    repo = _colliding_branches(session, tmp_path / "repo", None)
+    _install_plain_hooks(repo)
+    head = session.git(repo, "rev-parse", "HEAD")
+    state = repo / STATE_DIR / MAPPING
+    good = state.read_bytes()
+    state.write_bytes(good.replace(b'"PROJ-1"', b'"proj-1"'))
+    commit = session.run("git", "commit", "-qam", "bad jira key", cwd=repo)
+    assert commit.returncode == 1, commit.stdout
+    assert '$.mappings.TASK-2000.jira: "proj-1" is not a jira ID' in commit.stdout
+    assert session.git(repo, "rev-parse", "HEAD") == head
+    state.write_bytes(good)
+
+    merge = session.run("git", "merge", "--no-ff", "-m", "merge feature", "feature", cwd=repo)
+    _assert_duplicate_reported(merge, repo)
+    session.git(repo, "reset", "-q", "--hard", head.strip())
+    _assert_duplicate_reported(_rebase_feature_onto_main(session, repo), repo)
 
 
 @pytest.mark.slow
