@@ -62,7 +62,7 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 LOCK_RETRIES = 3
 LOCK_BACKOFF = 0.1
 #: How often a waiter re-tries the lock; flock itself cannot time out.
-LOCK_POLL = 0.005
+LOCK_POLL = 0.02
 
 _TEMP_RE = re.compile(r"\A\..+\.tmp-[0-9a-f]{16}\Z")
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -703,7 +703,8 @@ class Store:
         # No backup here: `.bak` may be the very source we restore from.
         atomic_write(path, encode(plan.doc, plan.kind, plan.version, path))
         where = f"moved aside to {aside}" if aside else "it had vanished"
-        warn(f"{path} was corrupt ({plan.error}); {where}; restored from {plan.source}")
+        reason = str(plan.error).removeprefix(f"{path}: ")
+        warn(f"{path} was corrupt ({reason}); {where}; restored from {plan.source}")
 
     # --- writing ---------------------------------------------------------------------------
 

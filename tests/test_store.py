@@ -660,3 +660,34 @@ def test_gitignore_really_ignores_the_side_files(repo_root: Path) -> None:
         ".claude/state/external_id_mapping.json",
     ]
     assert (state_dir / (MAPPING_FILE + ".bak")).exists()
+
+
+def test_crash_between_the_two_files_leaves_only_a_gap(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_state(state_dir)
+    before = snapshot(state_dir)
+    real = os.replace
+
+    def mapping_fails(src: str, dst: str) -> None:
+        if os.fspath(dst) == str(state_dir / MAPPING_FILE):
+            raise OSError(5, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", mapping_fails)
+    mapper = extid.ExternalIDMapper(state_dir)
+    with pytest.raises(WriteError, match=MAPPING_FILE):
+        mapper.allocate("TASK-a3f2", "jira", "PROJ")
+    monkeypatch.undo()
+    assert snapshot(state_dir)[MAPPING_FILE] == before[MAPPING_FILE]
+    assert json.loads((state_dir / COUNTERS_FILE).read_text())["counters"]["jira"]["PROJ"] == 458
+    assert mapper.allocate("TASK-a3f2", "jira", "PROJ") == "PROJ-458"  # 457 is a gap
+    assert temp_files(state_dir) == []
+
+
+def test_warning_names_the_file_once(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_backup_of_sample(state_dir)
+    (state_dir / MAPPING_FILE).write_bytes(b"{")
+    Store(state_dir).load()
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"extid: warning: {state_dir / MAPPING_FILE} was corrupt (line 1")
