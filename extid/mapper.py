@@ -35,9 +35,9 @@ def check_internal_id(value: str) -> str:
         head, _, tail = value.rpartition("-")
         return f"{head.upper()}-{tail}"
     raise BadArgumentError(
-            f"{value!r} is not an internal task ID "
-            "(PREFIX-[SUB-]HASH[.N], e.g. TASK-E01-b2c4; PREFIX is TASK, EPIC, FEAT or DOC)"
-        )
+        f"{value!r} is not an internal task ID "
+        "(PREFIX-[SUB-]HASH[.N], e.g. TASK-E01-b2c4; PREFIX is TASK, EPIC, FEAT or DOC)"
+    )
 
 
 def check_tool(tool: str) -> str:
