@@ -691,3 +691,86 @@ def test_warning_names_the_file_once(state_dir: Path, capsys: pytest.CaptureFixt
     Store(state_dir).load()
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"extid: warning: {state_dir / MAPPING_FILE} was corrupt (line 1")
+
+
+def test_without_hard_links_recovery_copies_aside(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_backup_of_sample(state_dir)
+    (state_dir / MAPPING_FILE).write_bytes(b"{")
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    [aside] = corrupt_files(state_dir)
+    assert (state_dir / aside).read_bytes() == b"{"
+
+
+def test_without_hard_links_a_late_fsync_failure_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "f.json"
+    target.write_bytes(b"old\n")
+    real = os.fsync
+    calls = {"n": 0}
+
+    def second_fails(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(1, "EPERM")))
+    monkeypatch.setattr(os, "fsync", second_fails)
+    with pytest.raises(WriteError, match="may not survive a crash"):
+        store.atomic_write(target, b"new\n")
+
+
+def test_backup_failure_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "f.json"
+    target.write_bytes(b"v1\n")
+    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(5, "EIO")))
+    with pytest.raises(WriteError, match="backup failed"):
+        store.create_backup(target)
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["_home", "f.json"]
+
+
+def test_maintenance_on_a_missing_directory_does_nothing(state_dir: Path) -> None:
+    assert Store(state_dir).repair() == []
+    assert Store(state_dir).migrate() == []
+    assert not state_dir.exists()
+
+
+def test_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ExtidError, match="not a directory"):
+        Store(tmp_path / "f").load()
+
+
+def test_quarantine_never_overwrites_an_earlier_copy(tmp_path: Path) -> None:
+    target = tmp_path / "f.json"
+    target.write_bytes(b"one")
+    first = store.quarantine(str(target))
+    target.unlink()
+    target.write_bytes(b"two")
+    second = store.quarantine(str(target))
+    assert first != second
+    assert first is not None and second is not None
+    assert (Path(first).read_bytes(), Path(second).read_bytes()) == (b"one", b"two")
+
+
+def test_scrape_numbers_reads_ids_and_counters_from_any_bytes() -> None:
+    data = (
+        b'{"mappings": {"T": {"jira": "PROJ-41", "github": "9"}}, '
+        b'"counters": {"azure_devops": 77, "linear": {"TEAM": 5, "OPS": 3}}, "jira": "BAD-0"'
+    )
+    assert store.scrape_numbers(data) == {
+        ("jira", "PROJ"): 42,
+        ("github", None): 10,
+        ("azure_devops", None): 77,
+        ("linear", "TEAM"): 5,
+        ("linear", "OPS"): 3,
+    }
