@@ -686,6 +686,47 @@ def test_docs_give_a_copy_paste_snippet_for_every_hook(doc: str) -> None:
     assert {documented[i] for i in manifest_ids} == {f"v{extid.__version__}"}
 
 
+def _snippets(markdown: str) -> list[dict[str, object]]:
+    """The documented configs that use our hooks from a remote repo."""
+    return [
+        block
+        for block in _yaml_blocks(markdown)
+        if isinstance(block, dict)
+        and any(
+            isinstance(r, dict) and r.get("repo") not in ("local", "meta")
+            for r in block.get("repos") or ()
+        )
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", ["README.md", "docs/hooks.md"])
+def test_documented_snippets_work_as_pasted(
+    session: Session, installed: str, hook_repo: tuple[str, str], tmp_path: Path, doc: str
+) -> None:
+    """Each snippet, with only its repo URL and rev pointed at this checkout: `pre-commit
+    install --install-hooks`, then every hook with the documented args passes on a valid state
+    (an argument a command does not take would fail it with a usage error)."""
+    snippets = _snippets((ROOT / doc).read_text(encoding="utf-8"))
+    assert snippets
+    for i, snippet in enumerate(snippets):
+        for entry in snippet["repos"]:  # type: ignore[attr-defined]
+            if entry.get("repo") not in ("local", "meta"):
+                entry["repo"], entry["rev"] = hook_repo
+        repo = _new_repo(session, tmp_path / f"snippet-{i}")
+        shutil.copytree(
+            EXAMPLES / "extid-post-merge/positive/issue-example", repo, dirs_exist_ok=True
+        )
+        (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(snippet))
+        session.git(repo, "add", "-A")
+        install = session.pre_commit(repo, "install", "--install-hooks")
+        assert install.returncode == 0, install.stdout
+        for stage in ("pre-commit", "pre-push", "post-merge", "post-rewrite"):
+            result = session.pre_commit(repo, "run", "--all-files", "--hook-stage", stage)
+            assert result.returncode == 0, f"{doc} snippet {i}, stage {stage}:\n{result.stdout}"
+            assert "Failed" not in result.stdout
+
+
 def test_dogfood_config_is_valid_and_uses_our_own_hooks(session: Session) -> None:
     config_path = ROOT / ".pre-commit-config.yaml"
     result = session.pre_commit(ROOT, "validate-config", str(config_path))
