@@ -131,7 +131,7 @@ def hook_repo(session: Session, checkout: Path) -> tuple[str, str]:
     tracked files. A clean checkout (CI) is used as it is."""
     head = session.git(checkout, "rev-parse", "HEAD").strip()
     diff = subprocess.run(
-        ["git", "diff", "HEAD", "--binary"],
+        ["git", "diff", "--binary", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", "HEAD"],
         cwd=checkout,
         env=session.env,
         capture_output=True,
