@@ -525,3 +525,28 @@ def test_post_merge_reconciles_counters_and_reports_collisions(repo: Path) -> No
     (repo / MAPPING).write_bytes(canonical(m))
     proc = extid(repo, "post-merge")
     assert proc.returncode == 1 and "also held by" in proc.stderr
+
+
+def test_driver_on_a_large_registry_merges_only_what_changed(tmp_path: Path) -> None:
+    """Above 256 KiB the driver works on the changed entries' bytes; same result."""
+    from extid.merge import fast_merge_mapping, merge
+
+    entries = {
+        f"TASK-{n:05X}": {"created": "2025-01-01T00:00:00Z", "jira": f"P-{n}"}
+        for n in range(1, 3000)
+    }
+    base = {"mappings": entries, "updated": "2025-01-01T00:00:00Z", "version": "1.0"}
+    ours = json.loads(json.dumps(base))
+    theirs = json.loads(json.dumps(base))
+    for n in range(20):
+        ours["mappings"][f"TASK-A{n:04X}"] = {"jira": f"P-{5000 + n}"}
+        theirs["mappings"][f"TASK-B{n:04X}"] = {"linear": f"T-{n + 1}"}
+    theirs["mappings"]["TASK-00005"]["github"] = "5"
+    del ours["mappings"]["TASK-00009"]
+    for name, doc in (("base", base), ("ours", ours), ("theirs", theirs)):
+        (tmp_path / name).write_bytes(canonical(doc))
+    assert len((tmp_path / "ours").read_bytes()) > 256 * 1024
+    sides = [canonical(d) for d in (base, ours, theirs)]
+    assert fast_merge_mapping(*sides) is not None  # the path the driver takes here
+    ok(extid(tmp_path, "merge-driver", "base", "ours", "theirs", MAPPING))
+    assert (tmp_path / "ours").read_bytes() == merge(base, ours, theirs, "mapping").render()

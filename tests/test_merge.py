@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extid.document import canonical
-from extid.merge import MISSING, MergeResult, merge, merge_counter_floor, newer_version, time_key
+from extid.merge import (
+    MISSING,
+    MergeResult,
+    fast_merge_mapping,
+    merge,
+    merge_counter_floor,
+    newer_version,
+    time_key,
+)
 from extid.model import highest_used
 
 T0 = "2025-01-01T00:00:00Z"
@@ -346,3 +354,56 @@ def test_merge_is_symmetric_and_loses_nothing(
         for side in ("ours", "theirs"):
             assert "mappings" in pick(r.render(), side)
     assert not re.search(rb"extid-conflict", r.render())
+
+
+# --- the large-file fast path: the same answer as the document merge, or none ----------------
+
+
+def test_fast_path_applies_to_canonical_files_and_agrees() -> None:
+    base = mdoc({f"TASK-{n:04X}": {"jira": f"P-{n}", "created": T0} for n in range(1, 300)})
+    ours = copy.deepcopy(base)
+    theirs = copy.deepcopy(base)
+    ours["mappings"]["TASK-A000"] = {"jira": "P-900"}
+    ours["mappings"]["TASK-0005"]["github"] = "5"
+    del ours["mappings"]["TASK-0007"]
+    theirs["mappings"]["TASK-B000"] = {"linear": "T-1"}
+    theirs["mappings"]["TASK-0006"]["github"] = "6"
+    theirs["updated"] = T2
+    fast = fast_merge_mapping(canonical(base), canonical(ours), canonical(theirs))
+    assert fast is not None
+    assert fast == merge(base, ours, theirs, "mapping").render()
+    # swapped sides: the same bytes
+    assert fast == fast_merge_mapping(canonical(base), canonical(theirs), canonical(ours))
+
+
+def test_fast_path_declines_what_it_cannot_prove() -> None:
+    base = mdoc({f"TASK-{n:04X}": {"jira": f"P-{n}"} for n in range(1, 5)})
+    ours = copy.deepcopy(base)
+    ours["mappings"]["TASK-A000"] = {"jira": "P-900"}
+    theirs = copy.deepcopy(base)
+    theirs["mappings"]["TASK-0004"] = {"jira": "P-44"}
+    b, o, t = canonical(base), canonical(ours), canonical(theirs)
+    assert fast_merge_mapping(b, o, t) is not None
+    assert fast_merge_mapping(b, o, t.replace(b'"P-44"', b'"P-44",')) is None  # broken JSON
+    assert fast_merge_mapping(b, o, t + b" ") is None  # not canonical
+    assert fast_merge_mapping(b, o, t.replace(b'"P-44"', b'"P-900"')) is None  # a collision
+    theirs["mappings"]["TASK-A000"] = {"jira": "P-901"}  # a field conflict
+    assert fast_merge_mapping(b, o, canonical(theirs)) is None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mapping_sets, mapping_sets, mapping_sets)
+def test_fast_path_equals_the_document_merge(
+    b: dict[str, Any], o: dict[str, Any], t: dict[str, Any]
+) -> None:
+    b, o, t = no_collisions(b), no_collisions(o), no_collisions(t)
+    docs = [mdoc(b), mdoc(o, T1), mdoc(t, T2)]
+    fast = fast_merge_mapping(*(canonical(d) for d in docs))
+    slow = merge(*docs, "mapping")
+    if fast is not None:
+        assert slow.clean
+        assert fast == slow.render()
+    elif slow.clean and slow.doc["mappings"] and o and t:
+        # declining is only for conflicts, collisions and empty objects, never a clean merge
+        # of non-empty sides
+        raise AssertionError("the fast path declined a clean merge")

@@ -26,6 +26,7 @@ from ..merge import (
     MergeResult,
     OnCollision,
     OnConflict,
+    fast_merge_mapping,
     merge,
     merge_counter_floor,
     newer_version,
@@ -169,6 +170,11 @@ def run(args: argparse.Namespace) -> int:
     base = Path(args.base).read_bytes() if os.path.exists(args.base) else b""
     if ours == theirs:
         return 0
+    if len(ours) >= document.LARGE_BYTES:  # a large registry: merge the changed entries only
+        merged = fast_merge_mapping(base, ours, theirs)
+        if merged is not None:
+            Path(args.ours).write_bytes(merged)
+            return 0
     try:
         result, version, notes = merge_sides(
             base,
