@@ -326,7 +326,8 @@ def test_driver_not_installed_then_resolve(tmp_path: Path) -> None:
     collide(repo)
     proc = git(repo, "merge", "side", "-m", "merge", check=False)
     assert proc.returncode != 0  # git's own line merge
-    assert unmerged(repo) == [COUNTERS, MAPPING]
+    # (the counters conflict too unless both sides wrote them within the same second)
+    assert MAPPING in unmerged(repo)
     out = extid(repo, "resolve")
     assert out.returncode == 1 and "held by both" in out.stderr  # the collision stays visible
     assert unmerged(repo) == [MAPPING]

@@ -68,7 +68,11 @@ def state_patterns(top: Path, state_dir: str | None) -> list[str]:
     from .. import git
     from ..store import COUNTERS_FILE, MAPPING_FILE, resolve_state_dir
 
-    directory = git.rel_to(top, resolve_state_dir(state_dir))
+    if state_dir or os.environ.get("EXTID_STATE_DIR"):
+        chosen = resolve_state_dir(state_dir)
+    else:  # the default directory of `top` itself, whatever the current directory is
+        chosen = top / ".claude" / "state"
+    directory = git.rel_to(top, chosen)
     prefix = "" if directory in ("", ".") else directory + "/"
     return [prefix + MAPPING_FILE, prefix + COUNTERS_FILE]
 
@@ -80,21 +84,40 @@ def run(args: argparse.Namespace) -> int:
     if top is None and not args.global_:
         raise ExtidError("not inside a git work tree (use --global to configure only the driver)")
     scope = "global" if args.global_ else "local"
-    for key, value in (
-        ("merge.extid.name", git.MERGE_DRIVER_NAME),
-        ("merge.extid.driver", git.MERGE_DRIVER_COMMAND),
-    ):
-        changed = git.config_set(key, value, top, scope)
-        print(f"{'set' if changed else 'kept'} {key} ({scope})")
-    if top is not None:
-        for line in git.ensure_attributes(top, state_patterns(top, args.state_dir)):
-            print(f"added to .gitattributes: {line}")
-        if args.hooks:
-            directory = git.hooks_dir(top)
-            for name in HOOK_NAMES:
-                print(install_hook(directory, name))
+    for line in install(top, args.state_dir, scope=scope, hooks=args.hooks):
+        print(line)
     print("extid merge driver installed" + ("" if top is None else f" for {top}"))
     return 0
+
+
+def install(
+    top: Path | None,
+    state_dir: str | None = None,
+    *,
+    scope: str = "local",
+    hooks: bool = False,
+    driver_command: str | None = None,
+) -> list[str]:
+    """Everything `extid install` does, as a function (the demo calls it on a throwaway repo):
+    driver config in `scope`, `.gitattributes` lines in `top`, hooks if asked. Idempotent;
+    returns what it did. `driver_command` overrides `extid merge-driver %O %A %B %P`, e.g.
+    with `sys.executable -m extid ...` where `extid` may not be on PATH."""
+    from .. import git
+
+    done = []
+    for key, value in (
+        ("merge.extid.name", git.MERGE_DRIVER_NAME),
+        ("merge.extid.driver", driver_command or git.MERGE_DRIVER_COMMAND),
+    ):
+        changed = git.config_set(key, value, top, scope)
+        done.append(f"{'set' if changed else 'kept'} {key} ({scope})")
+    if top is not None:
+        for line in git.ensure_attributes(top, state_patterns(top, state_dir)):
+            done.append(f"added to .gitattributes: {line}")
+        if hooks:
+            directory = git.hooks_dir(top)
+            done += [install_hook(directory, name) for name in HOOK_NAMES]
+    return done
 
 
 def install_hook(directory: Path, name: str) -> str:
