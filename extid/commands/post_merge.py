@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,11 +40,51 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    lowered = _restore_lowered(state_dir)
+    for action in lowered:
+        print(f"extid post-merge: {action}", file=sys.stderr)
     if stale_counters:
         for action in Store(state_dir).repair():
             print(f"extid post-merge: {action}", file=sys.stderr)
+    if stale_counters or lowered:
         print("extid post-merge: commit the raised counters", file=sys.stderr)
-    return 0
+    return 1 if lowered else 0
+
+
+def _restore_lowered(state_dir: Path) -> list[str]:
+    """Put back counters the merge moved below their value at ORIG_HEAD (the commit before it).
+
+    A fast-forward takes a branch's lowered counter without any merge driver, and a number
+    below it may have been handed out and removed since: it would be issued a second time.
+    """
+    from .. import git, model
+    from ..errors import ExtidError
+    from ..store import COUNTERS_FILE, Store, decode
+
+    path = state_dir / COUNTERS_FILE
+    try:
+        top = git.toplevel()
+        if top is None or not git.rev_exists(top, "ORIG_HEAD"):
+            return []
+        rel = git.rel_to(top, path)
+        blob = git.show_blob(top, f"ORIG_HEAD:{rel}")
+        if blob is None:
+            return []
+        before, _ = decode(blob, "counters", f"ORIG_HEAD:{rel}")
+    except ExtidError:
+        return []  # no usable earlier version: nothing to compare with
+    actions = []
+    with Store(state_dir).transaction() as state:
+        for (tool, key), old in model.iter_counters(before["counters"]):
+            now = model.get_counter(state.counter_values, tool, key)
+            if now < old:
+                model.set_counter(state.counter_values, tool, key, old)
+                name = f"{tool}.{key}" if key else tool
+                actions.append(
+                    f"{path}: counter {name} was lowered by the merge from {old} to {now}; "
+                    f"put back to {old} (numbers below it may have been issued already)"
+                )
+    return actions
 
 
 def _is_counter_lag(message: str) -> bool:
