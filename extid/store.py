@@ -100,7 +100,10 @@ def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("EXTID_STATE_DIR", "")
     if env:
         return _checked_setting(env, "EXTID_STATE_DIR", cwd, top)
-    return (top if top is not None else cwd) / ".claude" / "state"
+    if top is None:
+        return cwd / ".claude" / "state"
+    # A branch can commit `.claude` or `.claude/state` as a symlink to anywhere.
+    return _checked_setting(str(top / ".claude" / "state"), "the state directory", cwd, top)
 
 
 def _checked_setting(value: str, source: str, cwd: Path, top: Path | None) -> Path:
