@@ -48,6 +48,7 @@ MARK_OURS = "<<<<<<< ours"
 MARK_SEP = "======="
 MARK_THEIRS = ">>>>>>> theirs"
 _PLACEHOLDER = "\x00extid-conflict-{}"
+_PLACEHOLDER_MARK = '"\\u0000extid-conflict-'
 _PLACEHOLDER_RE = re.compile(r'"\\u0000extid-conflict-([0-9]+)"(,?)$')
 _TIME_RE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
@@ -400,17 +401,14 @@ def _collisions(
 
 
 def _fold_index(side: dict[str, Any], keys: Iterable[str]) -> dict[str, str]:
-    """Spelling on `side` of each of `keys` (few), without folding the whole side."""
+    """Spelling on `side` of each of `keys` (few), trying the likely spellings rather than
+    folding a 100k-entry side: this only decides which side a collision is shown or kept on."""
     out: dict[str, str] = {}
-    missing = []
     for k in keys:
-        if k in side:
-            out[fold(k)] = k
-        else:
-            missing.append(fold(k))
-    if missing:
-        wanted = set(missing)
-        out.update({fold(k): k for k in side if fold(k) in wanted})
+        for candidate in _spellings(fold(k), k):
+            if candidate in side:
+                out[fold(k)] = candidate
+                break
     return out
 
 
@@ -610,20 +608,34 @@ def render(result: MergeResult, version: str = CURRENT) -> bytes:
         return canonical(downgrade(result.doc, result.kind, version, "<merge>"))
     doc = _with_placeholders(result.doc, result.conflicts)
     text = canonical(downgrade(doc, result.kind, version, "<merge>")).decode("utf-8")
-    lines = text.split("\n")
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        if _PLACEHOLDER_RE.search(lines[i]) is None:
-            out.append(lines[i])
-            i += 1
-            continue
-        j = i
-        while j < len(lines) and _PLACEHOLDER_RE.search(lines[j]):
-            j += 1
-        out.extend(_region(lines[i:j], out, result.conflicts))
-        i = j
-    return "\n".join(out).encode("utf-8")
+    pieces: list[str] = []
+    cursor = 0
+    for first, last in _placeholder_runs(text):
+        lines = text[first:last].split("\n")
+        prev_start = text.rfind("\n", 0, first - 1) + 1
+        prev = text[prev_start : first - 1] if first > 0 else ""
+        region, pulled = _region(lines, prev, result.conflicts)
+        start = prev_start if pulled else first
+        pieces += [text[cursor:start], "\n".join(region)]
+        cursor = last
+    pieces.append(text[cursor:])
+    return "".join(pieces).encode("utf-8")
+
+
+def _placeholder_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive placeholder lines (end excludes the newline)."""
+    runs: list[tuple[int, int]] = []
+    at = text.find(_PLACEHOLDER_MARK)
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        if runs and runs[-1][1] + 1 == start:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+        at = text.find(_PLACEHOLDER_MARK, end)
+    return runs
 
 
 def _with_placeholders(doc: dict[str, Any], conflicts: list[Conflict]) -> dict[str, Any]:
@@ -644,10 +656,10 @@ def _with_placeholders(doc: dict[str, Any], conflicts: list[Conflict]) -> dict[s
     return root
 
 
-def _region(lines: list[str], before: list[str], conflicts: list[Conflict]) -> list[str]:
-    """Replace consecutive placeholder lines by one marked region. Each side stays valid JSON
-    when chosen: commas follow that side's members, and a side left empty at the end of an
-    object takes the comma off the line before (which then joins the region)."""
+def _region(lines: list[str], prev: str, conflicts: list[Conflict]) -> tuple[list[str], bool]:
+    """Consecutive placeholder lines as one marked region, and whether it took in the line
+    before. Each side stays valid JSON when chosen: commas follow that side's members, and a
+    side left empty at the end of an object takes the comma off the line before."""
     indent = len(lines[0]) - len(lines[0].lstrip(" "))
     trailing = _PLACEHOLDER_RE.search(lines[-1]).group(2) == ","  # type: ignore[union-attr]
     sides: list[list[str]] = [[], []]
@@ -657,12 +669,12 @@ def _region(lines: list[str], before: list[str], conflicts: list[Conflict]) -> l
             if value is not MISSING:
                 side.append(_member(c.path[-1], value, indent))
     rendered = [_join(side, trailing) for side in sides]
-    if not trailing and any(not side for side in sides) and before and before[-1].endswith(","):
-        prev = before.pop()
+    pull = not trailing and any(not side for side in sides) and prev.endswith(",")
+    if pull:
         rendered = [
             [prev if side else prev[:-1], *text] for side, text in zip(sides, rendered, strict=True)
         ]
-    return [MARK_OURS, *rendered[0], MARK_SEP, *rendered[1], MARK_THEIRS]
+    return [MARK_OURS, *rendered[0], MARK_SEP, *rendered[1], MARK_THEIRS], pull
 
 
 def _member(key: str, value: Any, indent: int) -> str:
@@ -705,15 +717,29 @@ _EMPTY_RE = re.compile(
 )
 
 
-def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
-    """The clean merge of three canonical 1.0 mapping files, worked on bytes; None when it does
-    not apply (not canonical-looking, or any conflict or collision): then merge the documents.
+@dataclass
+class BytesMerge:
+    """A merge done on bytes: the file's new contents and what is left between markers."""
+
+    data: bytes
+    conflicts: list[Conflict] = field(default_factory=list)
+    renumbered: list[Renumbered] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.conflicts
+
+
+def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | None:
+    """The merge of three canonical 1.0 mapping files, worked on bytes, with collisions and
+    field conflicts left as conflicts; None when it does not apply (not canonical-looking, or
+    a conflict over a whole entry): then merge the documents.
 
     In canonical form every entry is one chunk of text starting at `\n    "`, so entries equal
     on both sides are equal chunks and are copied without being parsed; only the changed
-    entries are parsed and merged. The result must be sorted without duplicates and must parse
-    with one entry per chunk, else None. (Inner formatting of copied entries is taken as the
-    sides have it: `extid format --check` names a hand-formatted entry.)
+    entries are parsed and merged. The result (with ours' side of any conflict) must be sorted
+    without duplicates and parse with one entry per chunk, else None. (Inner formatting of
+    copied entries is taken as the sides have it: `extid format --check` names it.)
     """
     sides = [_chunks(data) for data in (ours, theirs)]
     if sides[0] is None or sides[1] is None:
@@ -725,23 +751,28 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     merged = _merge_chunks(base, o_changed, t_changed)
     if merged is None:
         return None
+    plain, marked, conflicts = merged
     chunks = _without(o_chunks, o_changed)
-    for chunk in merged:
+    for chunk in plain:
         bisect.insort(chunks, chunk)
     if not chunks or not _ascending(chunks):
         return None
     updated = _later(json.loads(o_updated), json.loads(t_updated))
-    out = b"".join(
+    tail = b"".join(
         (
-            _HEAD,
-            b'    "',
-            _ENTRY_SEP.join(chunks)[:-1],
             b'\n  },\n  "updated": ',
             json.dumps(updated, ensure_ascii=False).encode("utf-8"),
             b',\n  "version": "1.0"\n}\n',
         )
     )
-    return out if _verified(out, len(chunks)) else None
+    out = b"".join((_HEAD, b'    "', _ENTRY_SEP.join(chunks)[:-1], tail))
+    if not _verified(out, len(chunks)):
+        return None
+    if marked:  # the checked text holds ours' side of each conflict: swap in the marked form
+        for resolved, shown in marked:
+            chunks[bisect.bisect_left(chunks, resolved)] = shown
+        out = b"".join((_HEAD, b'    "', _ENTRY_SEP.join(chunks)[:-1], tail))
+    return BytesMerge(out, conflicts)
 
 
 def _ascending(chunks: list[bytes]) -> bool:
@@ -810,8 +841,10 @@ def _chunks(data: bytes) -> tuple[list[bytes], bytes] | None:
 
 def _merge_chunks(
     base: bytes, o_changed: list[bytes], t_changed: list[bytes]
-) -> list[bytes] | None:
-    """The merged chunks of the entries that differ between the sides (None: not clean)."""
+) -> tuple[list[bytes], list[tuple[bytes, bytes]], list[Conflict]] | None:
+    """The merged chunks of the entries that differ between the sides (each conflicted entry
+    with ours' side of its conflicts), (that chunk, its marked form) for each conflicted entry,
+    and the conflicts; None where only the document merge can answer."""
     groups: dict[str, list[Any]] = {}
     for side, chunks in ((0, o_changed), (1, t_changed)):
         for chunk in chunks:
@@ -824,19 +857,53 @@ def _merge_chunks(
             group[side] = (key, chunk)
     base_index = _ChunkIndex(base)
     ctx = _Ctx("conflict")
-    out: list[bytes] = []
     entries: dict[str, Any] = {}
-    for folded, (o, t) in groups.items():
+    merged: dict[str, bytes] = {}
+    for folded, (o, t) in sorted(groups.items()):
         result = _merge_group(folded, o, t, base_index, ctx)
-        if result is None or ctx.conflicts:
-            return None
+        if result is None or any(len(c.path) != 3 for c in ctx.conflicts):
+            return None  # a conflict over a whole entry: the document merge renders it
         if result is not MISSING:
             key, entry, chunk = result
-            entries[key] = entry
-            out.append(chunk)
+            entries[key], merged[key] = entry, chunk
     if _collides(entries):
-        return None
+        o_side, t_side = _side_entries(groups, 0), _side_entries(groups, 1)
+        if o_side is None or t_side is None:
+            return None
+        _collisions(entries, list(entries), o_side, t_side, "conflict", {}, ctx)
+    marked = []
+    for key in sorted({c.path[1] for c in ctx.conflicts}):
+        own = [c for c in ctx.conflicts if c.path[1] == key]
+        shown = _marked_chunk(key, entries[key], own)
+        if shown is None:
+            return None
+        marked.append((merged[key], shown))
+    return list(merged.values()), marked, ctx.conflicts
+
+
+def _side_entries(groups: dict[str, list[Any]], side: int) -> dict[str, Any] | None:
+    """One side's entries of the changed IDs (for who-gave-what in a collision)."""
+    out = {}
+    for pair in groups.values():
+        if pair[side] is not None:
+            entry = _parse_chunk(pair[side][1])
+            if entry is None:
+                return None
+            out[pair[side][0]] = entry
     return out
+
+
+def _marked_chunk(key: str, entry: Any, conflicts: list[Conflict]) -> bytes | None:
+    """The chunk of one entry with its conflicts between markers, rendered as the document
+    merge renders it (an entry's regions never reach outside the entry)."""
+    doc = {"mappings": {key: entry}, "updated": UNKNOWN_TIME, "version": CURRENT}
+    text = render(MergeResult(MAPPING, doc, conflicts))
+    start = len(_HEAD)
+    end = text.rfind(b'\n  },\n  "updated": ')
+    member = text[start:end]
+    if not member.startswith(b'    "'):
+        return None
+    return member[5:] + b","
 
 
 def _chunk_key(chunk: bytes) -> str | None:

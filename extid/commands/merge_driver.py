@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..document import COUNTERS, MAPPING, Kind
 from ..errors import ExtidError
 from ..merge import (
     ON_COLLISION_CHOICES,
+    BytesMerge,
     MergeResult,
     OnCollision,
     OnConflict,
@@ -164,6 +166,9 @@ def sibling_counters(path: str | None) -> Callable[[], list[bytes]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A short-lived process that builds ~100k small objects and frees them at exit: the cyclic
+    # collector would only rescan them (a quarter of the run time on a large file).
+    gc.disable()
     name = args.path or args.ours
     ours = Path(args.ours).read_bytes()
     theirs = Path(args.theirs).read_bytes()
@@ -171,10 +176,11 @@ def run(args: argparse.Namespace) -> int:
     if ours == theirs:
         return 0
     if len(ours) >= document.LARGE_BYTES:  # a large registry: merge the changed entries only
-        merged = fast_merge_mapping(base, ours, theirs)
-        if merged is not None:
-            Path(args.ours).write_bytes(merged)
-            return 0
+        fast = fast_merge_mapping(base, ours, theirs)
+        if fast is not None and _fast_is_final(fast, args.on_collision):
+            Path(args.ours).write_bytes(fast.data)
+            report(name, fast)
+            return 0 if fast.clean else 1
     try:
         result, version, notes = merge_sides(
             base,
@@ -193,7 +199,14 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.clean else 1
 
 
-def report(name: str, result: MergeResult) -> None:
+def _fast_is_final(fast: BytesMerge, on_collision: str | None) -> bool:
+    """The bytes merge leaves collisions as conflicts: final unless renumbering is asked for."""
+    if not any(c.collision for c in fast.conflicts):
+        return True
+    return (on_collision or _configured_on_collision(None)) == "conflict"
+
+
+def report(name: str, result: MergeResult | BytesMerge) -> None:
     for r in result.renumbered:
         print(f"extid: {name}: {r}", file=sys.stderr)
     if result.conflicts:
