@@ -106,6 +106,13 @@ def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return _checked_setting(str(top / ".claude" / "state"), "the state directory", cwd, top)
 
 
+def _absolute(value: str | os.PathLike[str]) -> Path:
+    text = os.fspath(value)
+    if "\x00" in text:
+        raise UnsafePathError("state directory contains a NUL byte; refused")
+    return Path(os.path.abspath(text))
+
+
 def _checked_setting(value: str, source: str, cwd: Path, top: Path | None) -> Path:
     if "\x00" in value:
         raise UnsafePathError(f"{source} contains a NUL byte; refused")
@@ -465,7 +472,9 @@ class Store:
         *,
         lock_timeout: float | None = None,
     ) -> None:
-        self.state_dir = resolve_state_dir(state_dir)
+        # A directory the program names is trusted; what users set (--state-dir,
+        # EXTID_STATE_DIR) is checked by resolve_state_dir, which the commands call.
+        self.state_dir = resolve_state_dir() if state_dir is None else _absolute(state_dir)
         self.mapping_path = self.state_dir / MAPPING_FILE
         self.counters_path = self.state_dir / COUNTERS_FILE
         self.lock_path = self.state_dir / LOCK_FILE

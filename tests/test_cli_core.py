@@ -223,6 +223,10 @@ def test_env_state_dir_and_refusal_outside_repo(tmp_path: Path) -> None:
     env = {**os.environ, "EXTID_STATE_DIR": str(tmp_path / "elsewhere")}
     result = run_extid("list", cwd=tmp_path / "repo", env=env)
     assert result.returncode == 1 and "outside the git repository" in result.stderr
+    for command in (["list"], ["allocate", "TASK-a3f2", "github"], ["init"], ["repair"]):
+        result = run_extid("--state-dir", "../x", *command, cwd=tmp_path / "repo")
+        assert result.returncode == 1 and "outside the git repository" in result.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "elsewhere").exists()
     env["EXTID_STATE_DIR"] = str(tmp_path / "repo" / "other-state")
     result = run_extid("allocate", "TASK-a3f2", "github", cwd=tmp_path / "repo", env=env)
     assert result.stdout == "1\n"

@@ -774,3 +774,16 @@ def test_scrape_numbers_reads_ids_and_counters_from_any_bytes() -> None:
         ("linear", "TEAM"): 5,
         ("linear", "OPS"): 3,
     }
+
+
+def test_python_callers_name_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository check guards what users set; a program's explicit path is its own."""
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo")
+    assert Store(tmp_path / "elsewhere").state_dir == tmp_path / "elsewhere"
+    assert Store("rel").state_dir == tmp_path / "repo" / "rel"
+    with pytest.raises(UnsafePathError):
+        Store("a\x00b")
+    monkeypatch.setenv("EXTID_STATE_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(UnsafePathError):
+        Store()

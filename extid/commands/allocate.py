@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
-    print(ExternalIDMapper(args.state_dir).allocate(args.id, args.tool, args.project))
+    mapper = ExternalIDMapper(resolve_state_dir(args.state_dir))
+    print(mapper.allocate(args.id, args.tool, args.project))
     return 0

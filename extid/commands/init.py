@@ -13,9 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import Store
+    from ..store import Store, resolve_state_dir
 
-    store = Store(args.state_dir)
+    store = Store(resolve_state_dir(args.state_dir))
     created = store.init()
     for path in created:
         print(f"created {path}")

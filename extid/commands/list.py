@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
-    mappings = ExternalIDMapper(args.state_dir).mappings()
+    mappings = ExternalIDMapper(resolve_state_dir(args.state_dir)).mappings()
     if args.json:
         print(json.dumps(mappings, indent=2, sort_keys=True, ensure_ascii=False))
         return 0

@@ -16,8 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
-    found = ExternalIDMapper(args.state_dir).entry(args.id)
+    found = ExternalIDMapper(resolve_state_dir(args.state_dir)).entry(args.id)
     if args.json:
         entry = {} if found is None else {"id": found[0], **found[1]}
         print(json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False))

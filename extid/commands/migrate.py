@@ -14,9 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import Store
+    from ..store import Store, resolve_state_dir
 
-    done = Store(args.state_dir).migrate(dry_run=args.dry_run)
+    done = Store(resolve_state_dir(args.state_dir)).migrate(dry_run=args.dry_run)
     if not done:
         print("state files are at the newest format version; nothing to do")
     for path, old, new in done:

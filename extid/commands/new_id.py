@@ -23,10 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..ids import fold, new_internal_id
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
     sub = args.prefix.upper() if args.prefix else None
     if sub is not None and _SUB_RE.fullmatch(sub) is None:
         raise ExtidError(f"--prefix {args.prefix!r} must be 2-4 letters or digits (e.g. E01)")
-    taken = {fold(k) for k in ExternalIDMapper(args.state_dir).mappings()}
+    taken = {fold(k) for k in ExternalIDMapper(resolve_state_dir(args.state_dir)).mappings()}
     print(new_internal_id(taken, prefix=args.kind, sub=sub))
     return 0

@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
-    print(ExternalIDMapper(args.state_dir).record(args.id, args.tool, args.external))
+    mapper = ExternalIDMapper(resolve_state_dir(args.state_dir))
+    print(mapper.record(args.id, args.tool, args.external))
     return 0

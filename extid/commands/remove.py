@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
-    removed = ExternalIDMapper(args.state_dir).remove(args.id, args.tool)
+    removed = ExternalIDMapper(resolve_state_dir(args.state_dir)).remove(args.id, args.tool)
     if not removed:
         what = f"a {args.tool} ID" if args.tool else "external IDs"
         raise ExtidError(f"{args.id} has no {what} to remove")

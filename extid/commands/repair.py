@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import Store
+    from ..store import Store, resolve_state_dir
 
-    actions = Store(args.state_dir).repair(fresh=args.fresh)
+    actions = Store(resolve_state_dir(args.state_dir)).repair(fresh=args.fresh)
     for action in actions:
         print(action)
     if not actions:

@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..mapper import ExternalIDMapper
+    from ..store import resolve_state_dir
 
-    internal = ExternalIDMapper(args.state_dir).internal_id(args.tool, args.external)
+    mapper = ExternalIDMapper(resolve_state_dir(args.state_dir))
+    internal = mapper.internal_id(args.tool, args.external)
     if internal is None:
         print(f"extid: no task holds {args.tool} {args.external}", file=sys.stderr)
         return 1
