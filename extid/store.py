@@ -482,6 +482,8 @@ class Store:
             lock_timeout = float(os.environ.get("EXTID_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT)
         self.lock_timeout = lock_timeout
         self._filelock: Any = None
+        #: What the last recovery did (also warned on stderr), for `extid repair` to report.
+        self.recovered: list[str] = []
         self._filelock_pid = -1
 
     def __repr__(self) -> str:
@@ -519,6 +521,10 @@ class Store:
         if self._filelock is None or self._filelock_pid != os.getpid():
             from filelock import FileLock
 
+            # thread_local (the default): each thread locks through its own descriptor, so
+            # threads exclude each other like processes do. Not is_singleton: re-entrancy is
+            # handled by `_held()`, which also makes a nested transaction share the outer
+            # State; a re-entered singleton lock would let it load and save a stale copy.
             self._filelock = FileLock(
                 str(self.lock_path), timeout=self.lock_timeout, poll_interval=LOCK_POLL
             )
@@ -653,7 +659,7 @@ class Store:
                 self._put_back(todo)
             elif kind == COUNTERS and raised:
                 self._write(COUNTERS, counters, loaded[COUNTERS][1])
-                warn(f"{self.counters_path}: counters raised above the restored numbers")
+                self._report(f"{self.counters_path}: counters raised above the restored numbers")
 
     def _plan(self, kind: Kind, error: ExtidError, fresh: bool) -> _Restore:
         path = str(self.path(kind))
@@ -716,7 +722,11 @@ class Store:
         atomic_write(path, encode(plan.doc, plan.kind, plan.version, path))
         where = f"moved aside to {aside}" if aside else "it had vanished"
         reason = str(plan.error).removeprefix(f"{path}: ")
-        warn(f"{path} was corrupt ({reason}); {where}; restored from {plan.source}")
+        self._report(f"{path} was corrupt ({reason}); {where}; restored from {plan.source}")
+
+    def _report(self, message: str) -> None:
+        self.recovered.append(message)
+        warn(message)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -786,9 +796,10 @@ class Store:
         """Recover corrupt files and persist counters reconciled with the mappings."""
         if not self._check_dir():
             return []
-        actions: list[str] = []
         with self.lock():
+            self.recovered = []
             state = self._load_locked(fresh=fresh)
+            actions = list(self.recovered)
             data = read_bytes(str(self.counters_path))
             on_disk = None if data is None else decode(data, COUNTERS, str(self.counters_path))
             if on_disk is not None and on_disk[0]["counters"] != state.counter_values:

@@ -145,6 +145,7 @@ def test_repair_restores_and_reconciles(state_dir: Path) -> None:
     (state_dir / MAPPING_FILE).write_bytes(b"{")
     rc, out, err = extid_in(state_dir, "repair")
     assert rc == 0 and "restored from" in err and ".corrupt-" in err
+    assert "was corrupt" in out and "nothing to repair" not in out
     counters = json.loads((state_dir / COUNTERS_FILE).read_text())
     counters["counters"]["github"] = 1
     (state_dir / COUNTERS_FILE).write_text(json.dumps(counters))
