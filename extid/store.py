@@ -62,7 +62,7 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 LOCK_RETRIES = 3
 LOCK_BACKOFF = 0.1
 #: How often a waiter re-tries the lock; flock itself cannot time out.
-LOCK_POLL = 0.02
+LOCK_POLL = 0.05
 
 _TEMP_RE = re.compile(r"\A\..+\.tmp-[0-9a-f]{16}\Z")
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
