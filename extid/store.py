@@ -458,6 +458,17 @@ def _held() -> dict[tuple[int, str], list[Any]]:
     return holds
 
 
+def _lock_timeout() -> float:
+    value = os.environ.get("EXTID_LOCK_TIMEOUT") or str(DEFAULT_LOCK_TIMEOUT)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ExtidError(f"EXTID_LOCK_TIMEOUT={value!r} is not a number of seconds")
+    return seconds
+
+
 class Store:
     """The two state files of one directory.
 
@@ -478,12 +489,10 @@ class Store:
         self.mapping_path = self.state_dir / MAPPING_FILE
         self.counters_path = self.state_dir / COUNTERS_FILE
         self.lock_path = self.state_dir / LOCK_FILE
-        if lock_timeout is None:
-            lock_timeout = float(os.environ.get("EXTID_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT)
-        self.lock_timeout = lock_timeout
-        self._filelock: Any = None
+        self.lock_timeout = _lock_timeout() if lock_timeout is None else lock_timeout
         #: What the last recovery did (also warned on stderr), for `extid repair` to report.
         self.recovered: list[str] = []
+        self._filelock: Any = None
         self._filelock_pid = -1
 
     def __repr__(self) -> str:

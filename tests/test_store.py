@@ -787,3 +787,14 @@ def test_python_callers_name_any_directory(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("EXTID_STATE_DIR", str(tmp_path / "elsewhere"))
     with pytest.raises(UnsafePathError):
         Store()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf"])
+def test_bad_lock_timeout_setting_is_a_user_error(
+    monkeypatch: pytest.MonkeyPatch, state_dir: Path, value: str
+) -> None:
+    monkeypatch.setenv("EXTID_LOCK_TIMEOUT", value)
+    with pytest.raises(ExtidError, match="EXTID_LOCK_TIMEOUT"):
+        Store(state_dir)
+    monkeypatch.setenv("EXTID_LOCK_TIMEOUT", "2.5")
+    assert Store(state_dir).lock_timeout == 2.5
