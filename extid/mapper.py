@@ -156,8 +156,9 @@ class Batch:
         return external
 
     def remove(self, internal_id: str, tool: str | None = None) -> dict[str, str]:
-        """Forget a task's ID in `tool` (or in every tool); returns what was removed.
-        Counters never go back: a removed number is not handed out again."""
+        """Forget a task's ID in `tool` (or in every tool); returns what was removed. A task
+        left without any external ID is dropped with its `created`/`epic`. Counters never go
+        back: a removed number is not handed out again."""
         internal_id = check_internal_id(internal_id)
         if tool is not None:
             check_tool(tool)

@@ -178,7 +178,7 @@ def test_remove_one_tool_or_all_and_never_reissue(mapper: ExternalIDMapper) -> N
     assert mapper.allocate("TASK-b3f2", "jira", "PROJ") == "PROJ-2"
 
 
-def test_remove_keeps_an_entry_with_an_epic(state_dir: Path) -> None:
+def test_removing_every_id_drops_the_whole_entry(state_dir: Path) -> None:
     write_state(state_dir)
     mapper = ExternalIDMapper(state_dir)
     removed = mapper.remove("TASK-E01-b2c4")
