@@ -26,6 +26,7 @@ from extid.model import get_counter, highest_used
 CLONES = 5
 ROUNDS = 20
 COLLISION_EVERY = 4
+PULLS: list[int] = []  # exit status of every pull, for the summary line
 
 
 class Clone:
@@ -55,6 +56,7 @@ class Clone:
         """Pull (merge or rebase per clone), resolving only collisions, then push."""
         for _ in range(5):
             proc = git(self.path, "pull", "-q", "--no-edit", "origin", "main", check=False)
+            PULLS.append(proc.returncode)
             while proc.returncode != 0:
                 assert unmerged(self.path), f"clone{self.n}: pull failed\n{proc.stderr}"
                 # the driver left a conflict: it must be a collision, and nothing else
@@ -142,6 +144,6 @@ def test_five_clones_interleaved_rounds(tmp_path: Path) -> None:
         assert "github" in stderr
         assert round_ % COLLISION_EVERY == COLLISION_EVERY - 1, "only deliberate collisions"
     print(
-        f"{ROUNDS} rounds x {CLONES} clones: {len(final)} tasks, "
-        f"{len(resolutions)} collision resolutions"
+        f"{ROUNDS} rounds x {CLONES} clones: {len(final)} tasks, {len(PULLS)} pulls, "
+        f"{PULLS.count(0)} clean, {len(resolutions)} stopped on a deliberate collision"
     )
