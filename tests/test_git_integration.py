@@ -547,3 +547,64 @@ def test_driver_on_a_large_registry_merges_only_what_changed(tmp_path: Path) -> 
     assert fast is not None and fast.clean
     ok(extid(tmp_path, "merge-driver", "base", "ours", "theirs", MAPPING))
     assert (tmp_path / "ours").read_bytes() == merge(base, ours, theirs, "mapping").render()
+
+
+# --- resolve: the edges ---------------------------------------------------------------------
+
+
+def test_resolve_with_nothing_to_do_and_a_path_that_is_not_conflicted(repo: Path) -> None:
+    assert "no conflicted state files" in ok(extid(repo, "resolve")).stdout
+    proc = extid(repo, "resolve", MAPPING)
+    assert proc.returncode == 1 and "not conflicted" in proc.stderr
+
+
+def test_resolve_both_files_bounds_the_counters_by_the_merged_mappings(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "plain", install=False)
+    branch(repo, "side")
+    allocate(repo, "TASK-B0B1", "jira", "OPS")
+    allocate(repo, "TASK-B0B2", "jira", "OPS")
+    commit(repo, "side")
+    checkout(repo, "main")
+    allocate(repo, "TASK-AAA1", "jira", "PROJ")
+    commit(repo, "main")
+    doc = counters(repo)
+    doc["counters"]["jira"]["PROJ"] = 1  # a stale counter: the merged mappings must lift it
+    (repo / COUNTERS).write_bytes(canonical(doc))
+    commit(repo, "stale counter", "--no-verify")
+    assert git(repo, "merge", "side", "-m", "merge", check=False).returncode != 0
+    assert set(unmerged(repo)) == {COUNTERS, MAPPING}
+    out = ok(extid(repo, "resolve"))
+    assert out.stdout.count("resolved") == 2
+    assert counters(repo)["counters"]["jira"] == {"OPS": 3, "PROJ": 2}
+    git(repo, "commit", "-q", "--no-edit")
+    assert_sound(repo)
+
+
+def test_resolve_refuses_a_file_deleted_on_one_side(repo: Path) -> None:
+    allocate(repo, "TASK-0001", "jira", "PROJ")
+    commit(repo, "base")
+    branch(repo, "side")
+    git(repo, "rm", "-q", MAPPING)
+    commit(repo, "side drops the registry", "--no-verify")
+    checkout(repo, "main")
+    allocate(repo, "TASK-0002", "jira", "PROJ")
+    commit(repo, "main")
+    assert git(repo, "merge", "side", "-m", "merge", check=False).returncode != 0
+    proc = extid(repo, "resolve")
+    assert proc.returncode == 1 and "deleted on theirs" in proc.stderr
+    assert "TASK-0002" in (repo / MAPPING).read_text()  # nothing touched
+
+
+def test_git_helpers_read_blobs_and_fall_back_without_git(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extid import git as extid_git
+
+    allocate(repo, "TASK-0001", "jira", "PROJ")
+    commit(repo, "one")
+    assert b"TASK-0001" in (extid_git.head_blob(repo, MAPPING) or b"")
+    assert extid_git.head_blob(repo, "no/such/file") is None
+    assert extid_git.is_ignored(repo, ".claude/state/.extid.lock")
+    monkeypatch.setenv("PATH", "")
+    merged = extid_git.line_merge(b"ours\n", b"base\n", b"theirs")
+    assert merged == b"<<<<<<< ours\nours\n=======\ntheirs\n>>>>>>> theirs\n"
