@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def _driver(report: _Report, top: Path, rels: list[str]) -> None:
         )
     else:
         report.bad("merge driver (merge.extid.driver)", "extid install")
-    if shutil.which(driver.split()[0] if driver else "extid") is None:
+    program = shlex.split(driver)[0] if driver and driver.strip() else "extid"
+    if shutil.which(program) is None:
         report.bad(
             "`extid` on PATH (git runs the driver and hooks by that name)",
             "install extid where git can find it (pip install extid)",
