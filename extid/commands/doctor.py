@@ -64,7 +64,10 @@ def _driver(report: _Report, top: Path, rels: list[str]) -> None:
         )
     else:
         report.bad("merge driver (merge.extid.driver)", "extid install")
-    program = shlex.split(driver)[0] if driver and driver.strip() else "extid"
+    try:
+        program = shlex.split(driver)[0] if driver and driver.strip() else "extid"
+    except ValueError:  # unbalanced quotes: git's shell would fail on it too
+        program = driver.split()[0] if driver else "extid"
     if shutil.which(program) is None:
         report.bad(
             "`extid` on PATH (git runs the driver and hooks by that name)",
