@@ -104,15 +104,18 @@ def kill_rounds(state_dir: Path, rounds: int, seed: int) -> dict[str, int]:
         proc = subprocess.Popen(
             [sys.executable, "-c", ALLOCATOR, str(state_dir), str(run), str(kill_at)],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         assert proc.stdout is not None
-        assert proc.stdout.readline() == "ready\n"
-        if not kill_at:
+        first = proc.stdout.readline()
+        if not kill_at and first == "ready\n":
             time.sleep(rng.uniform(0, 0.12))
             proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == -signal.SIGKILL
+        out, err = proc.communicate(timeout=60)
+        where = f"round {run}, kill_at {kill_at}: {err[-2000:]}"
+        assert first == "ready\n", where
+        assert proc.returncode == -signal.SIGKILL, where
         figures["kills"] += 1
         for line in out.splitlines():
             task, tool, external = line.split()
@@ -121,10 +124,10 @@ def kill_rounds(state_dir: Path, rounds: int, seed: int) -> dict[str, int]:
             issued.add((tool, external))
         figures["temp files swept"] += len(temp_files(state_dir))
         # Both files load and validate (they are read without the lock, as readers do).
-        assert validate.check_paths(state_files(state_dir)) == []
+        assert validate.check_paths(state_files(state_dir)) == [], where
         mappings = mappings_of(state_dir)
         for (task, tool), external in acknowledged.items():
-            assert mappings.get(task, {}).get(tool) == external, f"lost {task} {tool}"
+            assert mappings.get(task, {}).get(tool) == external, f"lost {task} {tool}; {where}"
     figures["acknowledged"] = len(acknowledged)
     with Store(state_dir).transaction():
         pass  # the next writer sweeps what killed writers left

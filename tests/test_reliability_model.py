@@ -159,10 +159,9 @@ class StoreMachine(RuleBasedStateMachine):
         self.reload()
         # A failed save may have written the counters (an unused gap), never lowered them.
         on_disk = self.mapper.counters()
-        for (t, k), value in list(self.counters.items()):
-            now = model.get_counter(on_disk, t, k)
-            assert now >= value
-            self.counters[(t, k)] = now
+        for (t, k), value in self.counters.items():
+            assert model.get_counter(on_disk, t, k) >= value
+        self.counters.update(model.iter_counters(on_disk))  # incl. a key the failed save added
 
     @precondition(lambda self: self._versions() == {migrations.CURRENT})
     @rule()
