@@ -118,3 +118,42 @@ def test_parse_takes_the_slices_for_a_large_file_and_agrees_otherwise() -> None:
     loose = data.replace(b'"PROJ-2999"', b'"PROJ-2999"  ')
     parsed = document.parse(loose, "big")
     assert not parsed.canonical and parsed.obj == json.loads(loose)
+
+
+# --- the quick limits pass of the stdlib path -------------------------------------------
+
+
+def _nest(depth: int, leaf: Any) -> Any:
+    obj = leaf
+    for i in range(depth):
+        obj = {"k": obj} if i % 2 else [obj]
+    return obj
+
+
+def _tree_passes(obj: Any) -> bool:
+    try:
+        document._check_tree(obj, "$", 0, "f")
+    except document.ParseError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("depth", [0, 1, 63, 64, 65, 66])
+@pytest.mark.parametrize("leaf", ["x", 1, "\ud800", [], {}, {"\udc00": 1}])
+def test_quick_limits_agree_with_check_tree(depth: int, leaf: Any) -> None:
+    obj = _nest(depth, leaf)
+    has_surrogate = not isinstance(leaf, (int, list)) and "\\ud" in json.dumps(leaf)
+    assert document._within_limits(obj, 0, True) == _tree_passes(obj)
+    if not has_surrogate:  # the parser skips string checks only when no escape could make one
+        assert document._within_limits(obj, 0, False) == _tree_passes(obj)
+
+
+def test_slow_parse_still_names_lone_surrogates_and_depth() -> None:
+    with pytest.raises(document.ParseError, match="lone surrogate"):
+        document.parse(b'{"a": ["\\ud800"]}', "f")
+    with pytest.raises(document.ParseError, match="lone surrogate"):
+        document.parse(b'{"\\uDC00": 1}', "f")
+    with pytest.raises(document.ParseError, match="nesting"):
+        document.parse(b"[" * 65 + b"1" + b"]" * 65, "f")
+    assert document.parse(b"[" * 64 + b"1" + b"]" * 64, "f").obj is not None
+    assert document.parse(b'{"a": "\\ud83d\\ude00"}', "f").obj == {"a": "\U0001f600"}
