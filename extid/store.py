@@ -373,7 +373,9 @@ def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
     if isinstance(obj, dict) and found is not None and found != kind:
         raise ParseError(name, "$", f"holds a {found} document, expected {kind}")
     doc, version = migrations.upgrade(obj, kind, name)
-    problems = check_document(doc, kind, name)
+    # Collisions between entries make a file wrong, not corrupt: restoring an older version
+    # would throw away the merge that caused them. Writes still refuse them (see `_commit`).
+    problems = check_document(doc, kind, name, semantics=False)
     if problems:
         raise ValidationError(problems)
     return doc, version
@@ -672,6 +674,7 @@ class Store:
 
     def _plan(self, kind: Kind, error: ExtidError, fresh: bool) -> _Restore:
         path = str(self.path(kind))
+        _refuse_unmerged(path, error)
         corrupt = _read_source(path) or b""
         for source, data in self._candidates(kind):
             try:
@@ -834,6 +837,25 @@ class Store:
                     state.doc(kind)["updated"] = utc_now()
                     self._write(kind, state.doc(kind), migrations.CURRENT)
         return [(self.path(kind), old, migrations.CURRENT) for kind, old in todo]
+
+
+def _refuse_unmerged(path: str, error: ExtidError) -> None:
+    """A file git holds as conflicted is a merge in progress, not corruption: restoring it
+    from `.bak` would silently drop the other branch. Send the user to `extid resolve`."""
+    if "conflict marker" not in str(error):
+        return
+    from . import git
+
+    try:
+        top = git.toplevel(os.path.dirname(path))
+        unmerged = top is not None and git.rel_to(top, path) in git.unmerged_paths(top)
+    except ExtidError:
+        return
+    if unmerged:
+        raise ExtidError(
+            f"{path}: unresolved merge conflict; run `extid resolve` (or `extid resolve --ours`"
+            " / `--theirs` / `--renumber`) and commit before using the registry"
+        )
 
 
 def _ensure_gitignore(path: Path) -> bool:

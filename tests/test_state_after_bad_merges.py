@@ -1,0 +1,69 @@
+"""What the store does with the state a merge without the driver leaves behind.
+
+A collision (two tasks on one external ID) or a file git still holds as conflicted is the
+result of a merge, not corruption: "recovering" it from `.bak` would silently drop the other
+branch's work. The store must refuse to write and point at `extid resolve`, and leave every
+byte where it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import git
+from git_helpers import MAPPING, STATE, allocate, commit, extid, has_markers, ok, setup_repo
+
+from extid.document import canonical
+
+
+def _snapshot(repo: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((repo / STATE).iterdir()) if p.is_file()}
+
+
+def _diverge(repo: Path) -> None:
+    """Two branches each take the next jira number for a different task."""
+    git(repo, "checkout", "-q", "-b", "side")
+    allocate(repo, "TASK-beef", "jira", "PROJ")
+    commit(repo, "side")
+    git(repo, "checkout", "-q", "main")
+    allocate(repo, "TASK-cafe", "jira", "PROJ")
+    commit(repo, "main")
+
+
+def test_conflicted_file_is_refused_not_restored_from_backup(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "r", install=False)  # git's line merge: markers
+    _diverge(repo)
+    assert git(repo, "merge", "side", check=False).returncode == 1
+    assert has_markers(repo / MAPPING)
+    before = _snapshot(repo)
+    result = extid(repo, "allocate", "TASK-d00d", "github")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "external_id_mapping.json: unresolved merge conflict; run `extid resolve` (or `extid "
+        "resolve --ours` / `--theirs` / `--renumber`) and commit before using the registry"
+    )
+    assert "Traceback" not in result.stderr
+    assert _snapshot(repo) == before  # nothing quarantined, nothing restored
+    ok(extid(repo, "resolve", "--renumber"))
+    assert ok(extid(repo, "allocate", "TASK-d00d", "github")).stdout.strip() == "1"
+
+
+def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "r", install=False)
+    _diverge(repo)
+    git(repo, "merge", "side", check=False)
+    # A hand "resolution" that keeps both entries: the collision gets into the work tree.
+    ours = json.loads(git(repo, "show", f"main:{MAPPING}").stdout)
+    theirs = json.loads(git(repo, "show", f"side:{MAPPING}").stdout)
+    ours["mappings"].update(theirs["mappings"])
+    (repo / MAPPING).write_bytes(canonical(ours))
+    check = extid(repo, "check")
+    assert check.returncode == 1 and "is also held by" in check.stdout, check.stdout + check.stderr
+    before = _snapshot(repo)
+    assert ok(extid(repo, "lookup", "TASK-beef")).stdout.strip() == "jira: PROJ-1"
+    result = extid(repo, "allocate", "TASK-d00d", "jira", "--project", "PROJ")
+    assert result.returncode == 1
+    assert "jira PROJ-1 is also held by" in result.stderr
+    assert _snapshot(repo) == before
+    assert not list((repo / STATE).glob("*.corrupt-*"))
