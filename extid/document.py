@@ -142,7 +142,7 @@ def _is_canonical_fast(data: bytes, obj: Any) -> bool:
 #: was the peak of `extid format --check` at 100k entries.
 SLICE_BYTES = 256 * 1024
 _SLICE_HEAD = b'{\n  "mappings": {\n'
-_SLICE_END = b"\n  }"  # the line closing "mappings": the first line indented by exactly 2
+_SLICE_END = b"\n  }"  # the line closing "mappings" (a line indented by exactly 2)
 _ENTRY_BORDER = b',\n    "'  # in canonical form, a line indented by exactly 4 starts an entry
 
 
@@ -156,7 +156,9 @@ def _parse_canonical_in_slices(data: bytes) -> dict[str, Any] | None:
     """
     if not data.startswith(_SLICE_HEAD) or _TOO_DEEP in data:
         return None
-    end = data.find(_SLICE_END, len(_SLICE_HEAD))
+    # Found from the end: only the short rest of the envelope follows (a document whose other
+    # top-level keys hold objects fails the checks below and takes the whole-file path).
+    end = data.rfind(_SLICE_END, len(_SLICE_HEAD))
     if end < 0:
         return None
     doc = _loads_or_none(b'{"mappings": {}' + data[end + len(_SLICE_END) :])

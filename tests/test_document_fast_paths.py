@@ -51,7 +51,11 @@ def test_canonical_documents_are_read_in_slices(n: int) -> None:
 
 def test_envelope_variants() -> None:
     assert _sliced(_stdlib({"mappings": _doc()["mappings"]}))
-    assert _sliced(_stdlib(_doc(zzz={"a": [1, 2], "b": {}})))
+    assert _sliced(_stdlib(_doc(zzz=[1, "a"])))
+    # Other keys holding objects: left to the whole-file path, which agrees.
+    data = _stdlib(_doc(zzz={"a": [1, 2], "b": {}}))
+    assert not _sliced(data)
+    assert document.parse(data, "f") == (json.loads(data), True)
     # A key sorting before "mappings" is another layout: left to the whole-file path.
     assert not _sliced(_stdlib(_doc(aaa=1)))
 
