@@ -67,3 +67,42 @@ def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: 
     assert "jira PROJ-1 is also held by" in result.stderr
     assert _snapshot(repo) == before
     assert not list((repo / STATE).glob("*.corrupt-*"))
+
+
+def _planted_collision(tmp_path: Path) -> Path:
+    repo = setup_repo(tmp_path / "r", install=False)
+    _diverge(repo)
+    git(repo, "merge", "side", check=False)
+    ours = json.loads(git(repo, "show", f"main:{MAPPING}").stdout)
+    theirs = json.loads(git(repo, "show", f"side:{MAPPING}").stdout)
+    ours["mappings"].update(theirs["mappings"])
+    (repo / MAPPING).write_bytes(canonical(ours))
+    commit(repo, "merge that kept both")
+    return repo
+
+
+def test_post_merge_reports_a_collision_as_path_message(tmp_path: Path) -> None:
+    repo = _planted_collision(tmp_path)
+    result = extid(repo, "post-merge")
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(str(repo / MAPPING) + ": $.mappings.")
+    assert "jira PROJ-1 is also held by" in first
+
+
+def test_post_merge_on_collision_renumber_keeps_the_first_created(tmp_path: Path) -> None:
+    repo = _planted_collision(tmp_path)
+    created = {
+        k: v["created"] for k, v in json.loads((repo / MAPPING).read_text())["mappings"].items()
+    }
+    keeper, later = sorted(created, key=lambda k: (created[k], k))
+    result = extid(repo, "post-merge", "--on-collision", "renumber")
+    assert result.returncode == 1  # files changed: the user must commit them
+    assert f"renumbered {later} jira PROJ-1 -> PROJ-2 ({keeper} keeps it)" in result.stderr
+    assert ok(extid(repo, "lookup", later)).stdout.strip() == "jira: PROJ-2"
+    assert ok(extid(repo, "lookup", keeper)).stdout.strip() == "jira: PROJ-1"
+    ok(extid(repo, "check"))
+    assert (
+        ok(extid(repo, "allocate", "TASK-d00d", "jira", "--project", "PROJ")).stdout.strip()
+        == "PROJ-3"
+    )

@@ -15,7 +15,13 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options of its own
+    parser.add_argument(
+        "--on-collision",
+        choices=("conflict", "renumber"),
+        help="`renumber`: give the later-created task of an external ID held twice a fresh "
+        "number (files are rewritten: commit them); default `conflict` only reports it "
+        "(or `git config extid.onCollision`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,11 +33,14 @@ def run(args: argparse.Namespace) -> int:
     existing = [p for p in paths if os.path.lexists(p)]
     if not existing:
         return 0
+    renumbered = _renumber(state_dir, existing) if _wants_renumber(args) else []
+    for action in renumbered:
+        print(f"{state_dir / MAPPING_FILE}: {action}", file=sys.stderr)
     problems = check_paths(existing)
     stale_counters = [p for p in problems if _is_counter_lag(p.message)]
     others = [p for p in problems if p not in stale_counters]
     for problem in others:
-        print(f"extid post-merge: {problem}", file=sys.stderr)
+        print(problem, file=sys.stderr)
     _unmerged_hint(existing)
     if others:
         print(
@@ -48,7 +57,40 @@ def run(args: argparse.Namespace) -> int:
             print(f"extid post-merge: {action}", file=sys.stderr)
     if stale_counters or lowered:
         print("extid post-merge: commit the raised counters", file=sys.stderr)
-    return 1 if lowered else 0
+    if renumbered:
+        print(
+            "extid post-merge: commit the renumbered IDs (and change them in the tools)",
+            file=sys.stderr,
+        )
+    return 1 if lowered or renumbered else 0
+
+
+def _wants_renumber(args: argparse.Namespace) -> bool:
+    from .. import git
+
+    choice = args.on_collision
+    if choice is None:
+        try:
+            choice = (git.config_get("extid.onCollision") or "conflict").strip().lower()
+        except git.GitError:
+            choice = "conflict"
+    return bool(choice == "renumber")
+
+
+def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
+    """Renumber collisions, but only in files that parse: a conflicted file is reported."""
+    from ..errors import ExtidError
+    from ..mapper import renumber_collisions
+    from ..store import Store
+    from ..validate import check_paths
+
+    if any("conflict marker" in p.message for p in check_paths(existing)):
+        return []
+    try:
+        with Store(state_dir).transaction() as state:
+            return renumber_collisions(state)
+    except ExtidError:
+        return []  # reported by the checks that follow
 
 
 def _restore_lowered(state_dir: Path) -> list[str]:
