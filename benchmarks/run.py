@@ -47,6 +47,12 @@ THROUGHPUT_TOLERANCE = 0.9
 
 # --- running one process ------------------------------------------------------------------
 
+#: The environment of every measured process: this one's, but with bytecode caching on, as
+#: users have it. With PYTHONDONTWRITEBYTECODE set (some CI and sandbox set-ups do), extid's
+#: modules in a source checkout would be compiled on every start (~20 ms), while the peers'
+#: were compiled by pip at install time.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 
 @dataclass
 class Sample:
@@ -60,7 +66,9 @@ def run_once(argv: Sequence[str], cwd: Path | None = None) -> Sample:
     """Run `argv` to completion; wall time, peak RSS (wait4's ru_maxrss) and exit code."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=CHILD_ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
@@ -95,6 +103,7 @@ def peak_run(cmd: Cmd) -> int | None:
         subprocess.run(
             [GNU_TIME, "-f", "%M", "-o", f.name, *cmd.argv],
             cwd=cmd.cwd,
+            env=CHILD_ENV,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -425,6 +434,7 @@ def alloc_once(n: int, count: int, work: Path) -> AllocRun:
                 stderr=errs[w],
                 text=True,
                 cwd=work,
+                env=CHILD_ENV,
             )
             for w in range(n)
         ]
@@ -702,6 +712,7 @@ def machine(runs: int, load: tuple[float, ...]) -> list[str]:
         f"- python {platform.python_version()} ({sys.executable}); {git}",
         f"- extid {version_of('extid')}, pre-commit-hooks {version_of('pre-commit-hooks')}, "
         f"check-jsonschema {version_of('check-jsonschema')}, orjson {version_of('orjson')}",
+        "- bytecode caching on for every measured process (PYTHONDONTWRITEBYTECODE removed)",
         f"- {runs} timed runs per command after one warm-up, extid and peer alternating; "
         f"load average at start/end: {' / '.join(f'{x:.2f}' for x in load)}",
     ]
