@@ -731,9 +731,23 @@ def write_results(path: Path, rows: list[Row], info: list[str], argv: list[str])
             "",
             table(rows),
             "",
+            summary(rows),
+            "",
         ]
     )
     path.write_text(text, encoding="utf-8")
+
+
+def summary(rows: list[Row]) -> str:
+    judged = [r for r in rows if r.result in ("PASS", "MISS")]
+    missed = [f"{r.row} {r.case}" for r in judged if r.result == "MISS"]
+    unmeasured = [f"{r.row} {r.case}" for r in rows if r.result == "n/a"]
+    text = f"{len(judged) - len(missed)} of {len(judged)} judged rows meet their target."
+    if missed:
+        text += f" Missed: {'; '.join(missed)}."
+    if unmeasured:
+        text += f" Not measured: {'; '.join(unmeasured)}."
+    return text
 
 
 # --- main -------------------------------------------------------------------------------
@@ -791,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"row {key} ...", file=sys.stderr, flush=True)
             rows += steps[key]()
     info = machine(runs, (load_start, os.getloadavg()[0]))
-    print("\n".join(info) + "\n\n" + table(rows))
+    print("\n".join(info) + "\n\n" + table(rows) + "\n\n" + summary(rows))
     full = set(rows_wanted) == set(ALL_ROWS) and not args.quick
     out = args.output or (HERE / "RESULTS.md" if full else None)
     if out is not None:
