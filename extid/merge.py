@@ -748,6 +748,8 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | 
     if not (_ascending(o_chunks) and _ascending(t_chunks)):
         return None  # not sorted, or one ID twice: the documents decide
     o_changed, t_changed = _differences(o_chunks, t_chunks)
+    if not _valid_chunks(o_changed) or not _valid_chunks(t_changed):
+        return None  # the document merge names the problem and falls back to markers
     merged = _merge_chunks(base, o_changed, t_changed)
     if merged is None:
         return None
@@ -773,6 +775,21 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | 
             chunks[bisect.bisect_left(chunks, resolved)] = shown
         out = b"".join((_HEAD, b'    "', _ENTRY_SEP.join(chunks)[:-1], tail))
     return BytesMerge(out, conflicts)
+
+
+def _valid_chunks(chunks: list[bytes]) -> bool:
+    """The entries a side changed are well-formed and follow the schema (the entries both
+    sides share are the same bytes on both: the merge adds nothing there)."""
+    from .validate import check_document
+
+    entries = {}
+    for chunk in chunks:
+        key, entry = _chunk_key(chunk), _parse_chunk(chunk)
+        if key is None or entry is None:
+            return False
+        entries[key] = entry
+    doc = {"mappings": entries, "updated": UNKNOWN_TIME, "version": CURRENT}
+    return not check_document(doc, MAPPING, "", semantics=False)
 
 
 def _ascending(chunks: list[bytes]) -> bool:

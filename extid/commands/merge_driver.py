@@ -68,7 +68,20 @@ def load_side(data: bytes, name: str, kind: Kind | None = None) -> Side:
     if kind is not None and found != kind:
         raise ExtidError(f"{name}: one side is a {kind} file, the other a {found} file")
     obj, version = upgrade(parsed.obj, found, name)
+    refuse_invalid(obj, found, name)
     return Side(obj, found, version)
+
+
+def refuse_invalid(obj: Any, kind: Kind, name: str) -> None:
+    """A side that breaks the schema (an unknown tool, a bad ID, a counter out of range) is
+    not merged by content: a branch must not smuggle it in through a clean merge. Collisions
+    between entries are the merge's own business and are not refused here."""
+    from ..validate import check_document
+
+    problems = check_document(obj, kind, name, semantics=False)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ExtidError(f"{problems[0]}{more}")
 
 
 def load_base(data: bytes | None, name: str, kind: Kind) -> tuple[Any, str | None]:
@@ -170,6 +183,14 @@ def run(args: argparse.Namespace) -> int:
     # collector would only rescan them (a quarter of the run time on a large file).
     gc.disable()
     name = args.path or args.ours
+    oversized = [p for p in (args.base, args.ours, args.theirs) if _size(p) > document.MAX_BYTES]
+    if oversized:  # refused before reading: a hostile branch must not exhaust memory
+        print(
+            f"extid: {name}: a side is over the {document.MAX_BYTES}-byte limit; not merged "
+            "(both versions stay in git's index: `git checkout --ours/--theirs` it)",
+            file=sys.stderr,
+        )
+        return 1
     ours = Path(args.ours).read_bytes()
     theirs = Path(args.theirs).read_bytes()
     base = Path(args.base).read_bytes() if os.path.exists(args.base) else b""
@@ -197,6 +218,13 @@ def run(args: argparse.Namespace) -> int:
     Path(args.ours).write_bytes(result.render(version if version else CURRENT))
     report(name, result)
     return 0 if result.clean else 1
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _fast_is_final(fast: BytesMerge, on_collision: str | None) -> bool:
