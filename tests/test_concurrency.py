@@ -131,3 +131,48 @@ def test_two_mappers_in_two_processes_lose_nothing(tmp_path: Path) -> None:
     assert state.counter_values["github"] == 41
     assert state.counter_values["jira"] == {"PROJ": 41}
     assert_files_valid(state_dir)
+
+
+KILLED_WRITER = """
+import sys
+from extid import ExternalIDMapper
+mapper = ExternalIDMapper(sys.argv[1])
+start = int(sys.argv[2])
+for i in range(start, start + 10_000):
+    print(f"TASK-{i:04x}", mapper.allocate(f"TASK-{i:04x}", "github"), flush=True)
+"""
+
+
+def test_sigkill_mid_write_loses_nothing_printed_and_reissues_nothing(tmp_path: Path) -> None:
+    """A writer killed at a random moment: every ID it reported is on disk, the lock is free,
+    its temp files are swept by the next writer and no number comes round twice."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    state_dir = tmp_path / "state"
+    reported: dict[str, str] = {}
+    for round_ in range(6):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, str(state_dir), str(0x1000 * (round_ + 1))],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        first = proc.stdout.readline().split()  # it is writing: kill it somewhere inside
+        time.sleep(random.Random(round_).uniform(0.0, 0.2))
+        proc.send_signal(signal.SIGKILL)
+        rest = proc.stdout.read()
+        proc.wait()
+        lines = rest.split("\n")[:-1]  # a last line without its newline was cut by the kill
+        for task, ext in (line.split() for line in [" ".join(first), *lines]):
+            reported[task] = ext
+    mapper = ExternalIDMapper(state_dir)
+    after = mapper.allocate("TASK-ffff", "github")  # takes the lock: it must be free
+    mappings = mapper.mappings()
+    for task, ext in reported.items():
+        assert mappings[task]["github"] == ext
+    numbers = [int(e["github"]) for e in mappings.values()]
+    assert len(numbers) == len(set(numbers)) and int(after) == max(numbers)
+    assert_files_valid(state_dir)
