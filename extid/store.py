@@ -931,29 +931,19 @@ def scrape_numbers(data: bytes) -> dict[model.CounterKey, int]:
 
 
 def head_version(path: Path) -> tuple[str, bytes] | None:
-    """(repo-relative path, bytes) of `path` at git `HEAD`, or None. GitPython is imported
-    here only: this runs on the rare recovery path, never on an ordinary call."""
+    """(repo-relative path, bytes) of `path` at git `HEAD`, or None. Through `extid.git`
+    (GitPython), which only this rare recovery path loads."""
+    from . import git
+
     try:
-        import git
-    except ImportError:  # pragma: no cover - GitPython is a dependency; git may be missing
-        return None
-    try:
-        repo = git.Repo(path.parent, search_parent_directories=True)
-        try:
-            top = repo.working_tree_dir
-            if top is None:
-                return None
-            rel = os.path.relpath(os.path.realpath(path), os.path.realpath(top))
-            if rel.startswith(os.pardir):
-                return None
-            rel = rel.replace(os.sep, "/")
-            blob = repo.head.commit.tree / rel
-            data: bytes = blob.data_stream.read()
-            return rel, data
-        finally:
-            repo.close()
+        top = git.toplevel(path.parent)
+        if top is None:
+            return None
+        rel = git.rel_to(top, os.path.realpath(path))
+        data = git.head_blob(top, rel)
     except Exception:  # best effort: any failure means "no committed version to offer"
         return None
+    return None if data is None else (rel, data)
 
 
 # --- the seed's API ------------------------------------------------------------------------

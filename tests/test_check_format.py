@@ -106,3 +106,24 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     result = run_extid("check", str(tmp_path / "missing.json"))
     assert result.returncode == 1
     assert result.stdout == f"{tmp_path / 'missing.json'}: No such file or directory\n"
+
+
+def test_format_rewrites_a_state_file_under_the_store_lock(tmp_path: Path) -> None:
+    """A concurrent `allocate` must not be undone by format's read-then-write."""
+    import os
+
+    from extid import Store
+
+    state = tmp_path / "s"
+    m, _ = write_state(state)
+    m.write_text(json.dumps(MAPPING))
+    before = m.read_bytes()
+    env = {**os.environ, "EXTID_LOCK_TIMEOUT": "0.2"}
+    with Store(state).lock():
+        result = run_extid("--state-dir", str(state), "format", str(m), env=env)
+    assert result.returncode == 1
+    assert str(state / ".extid.lock") in result.stdout
+    assert result.stdout.rstrip().endswith("(not rewritten)")
+    assert m.read_bytes() == before
+    fixed = run_extid("--state-dir", str(state), "format", str(m))
+    assert (fixed.returncode, fixed.stdout) == (1, f"Fixing {m}\n")

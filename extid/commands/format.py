@@ -8,13 +8,16 @@ a newer extid wrote, is never rewritten: rewriting it could lose something.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import os
 import sys
+from contextlib import AbstractContextManager
 
 from .. import document
 from ..errors import ExtidError
 from ..migrations import version_of
-from ..validate import read_file
+from ..validate import COUNTERS_FILE, MAPPING_FILE, read_file
 from .check import default_files
 
 #: A diff longer than this is cut: the point is to show what kind of change is needed.
@@ -30,11 +33,29 @@ def run(args: argparse.Namespace) -> int:
     rc = 0
     for path in args.files or default_files(args.state_dir):
         try:
-            rc |= _format_one(path, args.check)
+            with _store_lock(path, args):
+                rc |= _format_one(path, args.check)
         except ExtidError as e:
             print(f"{e} (not rewritten)")
             rc = 1
     return rc
+
+
+def _store_lock(path: str, args: argparse.Namespace) -> AbstractContextManager[object]:
+    """The store's lock when rewriting a file of the state directory: an `allocate` between
+    our read and our write would otherwise be undone. Other files need no lock (and must
+    not get a lock file dropped beside them)."""
+    if args.check or os.path.basename(path) not in (MAPPING_FILE, COUNTERS_FILE):
+        return contextlib.nullcontext()
+    from ..store import Store, resolve_state_dir
+
+    try:
+        state_dir = resolve_state_dir(args.state_dir)
+    except ExtidError:
+        return contextlib.nullcontext()
+    if os.path.realpath(os.path.dirname(os.path.abspath(path))) != os.path.realpath(state_dir):
+        return contextlib.nullcontext()
+    return Store(state_dir).lock()
 
 
 def _format_one(path: str, check_only: bool) -> int:
