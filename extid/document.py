@@ -128,6 +128,20 @@ def parse(data: bytes, name: str) -> Parsed:
     return Parsed(obj, data == canonical(obj))
 
 
+def load(data: bytes, name: str) -> Any:
+    """`parse(data, name).obj`, without finding out whether `data` is canonical.
+
+    For readers that only need the object (`extid check`, the store): on a small file, the
+    stdlib dump that `parse` compares against is most of the work (~4 ms of ~6 ms at 1k
+    entries). Large files take `parse`, whose canonical check is what makes it fast.
+    """
+    if len(data) >= LARGE_BYTES:
+        return parse(data, name).obj
+    _check_size(data, name)
+    _check_envelope_bytes(data, name)
+    return _slow_parse(data, name)
+
+
 def _is_canonical_fast(data: bytes, obj: Any) -> bool:
     if _TOO_DEEP in data:
         return False  # the slow path names the nesting error

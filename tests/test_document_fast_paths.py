@@ -9,6 +9,7 @@ canonical documents and on ones broken at slice borders, by duplicates, floats a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,3 +162,34 @@ def test_slow_parse_still_names_lone_surrogates_and_depth() -> None:
         document.parse(b"[" * 65 + b"1" + b"]" * 65, "f")
     assert document.parse(b"[" * 64 + b"1" + b"]" * 64, "f").obj is not None
     assert document.parse(b'{"a": "\\ud83d\\ude00"}', "f").obj == {"a": "\U0001f600"}
+
+
+# --- load: parse without the canonical flag ---------------------------------------------
+
+CORPUS = Path(__file__).resolve().parent / "corpora" / "jsontestsuite" / "test_parsing"
+
+
+def _outcome(f: Any, data: bytes) -> Any:
+    try:
+        return ("ok", f(data))
+    except document.ParseError as e:
+        return ("error", str(e))
+
+
+def test_load_is_parse_without_the_flag() -> None:
+    samples = [
+        _stdlib(_doc(3)),
+        _stdlib(_doc(3000)),  # large: the slice path
+        _stdlib(_doc(3000)).replace(b'"PROJ-1"', b'"PROJ-1" '),  # large, not canonical
+        b'{"a": 1, "a": 2}',
+        b'{"a": NaN}',
+        b"\xef\xbb\xbf{}",
+        b"<<<<<<< ours\n{}\n",
+        b'{"a": "\\ud800"}',
+        b"[" * 70 + b"]" * 70,
+        b"",
+    ]
+    samples += [p.read_bytes() for p in sorted(CORPUS.glob("*.json"))] if CORPUS.is_dir() else []
+    for data in samples:
+        want = _outcome(lambda d: document.parse(d, "f").obj, data)
+        assert _outcome(lambda d: document.load(d, "f"), data) == want, data[:80]
