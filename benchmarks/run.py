@@ -703,6 +703,19 @@ def version_of(dist: str) -> str:
         return "not installed"
 
 
+def source_revision() -> str:
+    """The commit measured, and whether extid/ had uncommitted changes (an editable install
+    runs the working tree)."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "extid")
+    return head + (" + uncommitted changes in extid/" if dirty else "")
+
+
 def machine(runs: int, load: tuple[float, ...]) -> list[str]:
     git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
     return [
@@ -710,6 +723,7 @@ def machine(runs: int, load: tuple[float, ...]) -> list[str]:
         f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu_model()},"
         f" {platform.system()} {platform.release()}",
         f"- python {platform.python_version()} ({sys.executable}); {git}",
+        f"- extid source: {source_revision()}",
         f"- extid {version_of('extid')}, pre-commit-hooks {version_of('pre-commit-hooks')}, "
         f"check-jsonschema {version_of('check-jsonschema')}, orjson {version_of('orjson')}",
         "- bytecode caching on for every measured process (PYTHONDONTWRITEBYTECODE removed)",
