@@ -9,8 +9,7 @@ file at a newer version, and an ordinary write puts a document back at the versi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .document import ENVELOPE_KEY, Kind
 from .errors import ExtidError, NewerVersionError, ParseError
@@ -23,8 +22,7 @@ UNKNOWN_TIME = "1970-01-01T00:00:00Z"
 Transform = Callable[[Kind, Any], Any]
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     source: str
     target: str
     up: Transform

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .ids import KEYED_TOOLS, TOOLS, ExternalID, parse_external
+from .ids import KEYED_ID_RE, KEYED_TOOLS, NUMERIC_ID_RE, TOOLS, ExternalID, parse_external
 
 CounterKey = tuple[str, "str | None"]  # (tool, project key or None)
 
@@ -31,11 +31,29 @@ def iter_external(mappings: dict[str, Any]) -> Iterator[tuple[str, ExternalID]]:
 
 
 def highest_used(mappings: dict[str, Any]) -> dict[CounterKey, int]:
+    """The highest number used per (tool, key). Runs on every load and write, so it matches
+    the ID patterns directly instead of building an ExternalID per value."""
     high: dict[CounterKey, int] = {}
-    for _, ext in iter_external(mappings):
-        k = (ext.tool, ext.key)
-        if ext.number > high.get(k, 0):
-            high[k] = ext.number
+    keyed, numeric = KEYED_ID_RE.fullmatch, NUMERIC_ID_RE.fullmatch
+    for entry in mappings.values():
+        if type(entry) is not dict:
+            continue
+        for tool in TOOLS:
+            value = entry.get(tool)
+            if type(value) is not str:
+                continue
+            if tool in KEYED_TOOLS:
+                m = keyed(value)
+                if m is None:
+                    continue
+                k: CounterKey = (tool, m.group(1))
+                number = int(m.group(2))
+            elif numeric(value) is not None:
+                k, number = (tool, None), int(value)
+            else:
+                continue
+            if number > high.get(k, 0):
+                high[k] = number
     return high
 
 

@@ -368,7 +368,7 @@ def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
     """
     from .validate import check_document
 
-    obj = document.parse(data, name).obj
+    obj = document.load(data, name)
     found = document.kind_of(obj, name)
     if isinstance(obj, dict) and found is not None and found != kind:
         raise ParseError(name, "$", f"holds a {found} document, expected {kind}")

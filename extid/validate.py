@@ -110,36 +110,52 @@ def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Probl
     folded: dict[str, str] = {}
     holders: dict[tuple[str, str], str] = {}
     internal_ok = INTERNAL_ID_RE.fullmatch
+    # The hot loop of every load and write: a path is only spelled out for a problem.
+    rule_of = _FIELD_RULES.get
     for internal, entry in doc["mappings"].items():
-        path = jpath("$.mappings", internal)
         if internal_ok(internal) is None:
             out.append(
-                Problem(name, path, f"{show(internal)} is not an internal ID PREFIX-[SUB-]HASH[.N]")
+                Problem(
+                    name,
+                    _entry_path(internal),
+                    f"{show(internal)} is not an internal ID PREFIX-[SUB-]HASH[.N]",
+                )
             )
         first = folded.setdefault(internal.upper(), internal)
         if first is not internal:
             semantic.append(
-                Problem(name, path, f"same task as {show(first)} (IDs differ only in case)")
+                Problem(
+                    name,
+                    _entry_path(internal),
+                    f"same task as {show(first)} (IDs differ only in case)",
+                )
             )
         if type(entry) is not dict:
-            out.append(Problem(name, path, f"must be an object, got {show(entry)}"))
+            out.append(
+                Problem(name, _entry_path(internal), f"must be an object, got {show(entry)}")
+            )
             continue
         for field, value in entry.items():
-            rule = _FIELD_RULES.get(field)
+            rule = rule_of(field)
             if rule is None:
-                out.append(Problem(name, jpath(path, field), "unknown field (typo?)"))
+                out.append(Problem(name, _entry_path(internal, field), "unknown field (typo?)"))
             elif type(value) is not str or rule[0](value) is None:
-                out.append(Problem(name, jpath(path, field), f"{show(value)} {rule[1]}"))
+                out.append(Problem(name, _entry_path(internal, field), f"{show(value)} {rule[1]}"))
             elif field in TOOLS:
                 other = holders.setdefault((field, value), internal)
                 if other is not internal:
                     semantic.append(
                         Problem(
                             name,
-                            jpath(path, field),
+                            _entry_path(internal, field),
                             f"{field} {value} is also held by {show(other)}",
                         )
                     )
+
+
+def _entry_path(internal: str, field: str | None = None) -> str:
+    path = jpath("$.mappings", internal)
+    return path if field is None else jpath(path, field)
 
 
 def _check_counters(doc: Any, name: str, out: list[Problem]) -> None:
@@ -258,13 +274,13 @@ def load_file(path: str) -> tuple[Any, Kind]:
     """Read, parse and upgrade one file; raises ExtidError (ParseError, NewerVersionError)."""
     from .migrations import upgrade
 
-    parsed = document.parse(read_file(path), path)
-    kind = document.kind_of(parsed.obj, path)
+    obj = document.load(read_file(path), path)
+    kind = document.kind_of(obj, path)
     if kind is None:
         raise ParseError(
             path, "$", "neither a mapping nor a counters file (no 'mappings' or 'counters')"
         )
-    obj, _ = upgrade(parsed.obj, kind, path)
+    obj, _ = upgrade(obj, kind, path)
     return obj, kind
 
 

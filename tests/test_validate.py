@@ -201,7 +201,7 @@ def test_fast_pass_and_schema_agree(case: tuple[str, Any]) -> None:
     assert bool(fast_structural) == bool(schema_errors), (fast_structural, schema_errors)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     st.recursive(
         st.one_of(
