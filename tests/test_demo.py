@@ -35,3 +35,11 @@ def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     result = run_extid("demo", "--dir", str(tmp_path / "busy"))
     assert result.returncode == 1
     assert result.stderr == f"extid: error: {tmp_path / 'busy'}: demo directory is not empty\n"
+
+
+def test_demo_without_dir_uses_a_throwaway_repository(tmp_path: Path) -> None:
+    """The README's first command: `extid demo` with no arguments, outside any repository."""
+    result = run_extid("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "== Done ==" in result.stdout
+    assert list(tmp_path.iterdir()) == [tmp_path / "_home"]  # nothing left behind here

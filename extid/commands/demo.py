@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         root.mkdir(parents=True, exist_ok=True)
         return Demo(root).run()
     with tempfile.TemporaryDirectory(prefix="extid-demo-") as tmp:
+        (Path(tmp) / "repo").mkdir()
         code = Demo(Path(tmp) / "repo").run()
         if args.keep:
             kept = Path(tempfile.mkdtemp(prefix="extid-demo-kept-"))
