@@ -66,7 +66,10 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, help_ in COMMANDS.items():
+    # With a command named, only its parser is built (the listing is only for --help/errors):
+    # building all of them is a third of a hook's own start-up.
+    chosen = {selected: COMMANDS[selected]} if selected is not None else COMMANDS
+    for name, help_ in chosen.items():
         cmd_parser = sub.add_parser(name, help=help_, description=help_)
         # Also accepted after the command: pre-commit appends a hook's `args:` to its entry.
         cmd_parser.add_argument(
