@@ -24,6 +24,9 @@ Kind = Literal["mapping", "counters"]
 MAPPING: Kind = "mapping"
 COUNTERS: Kind = "counters"
 ENVELOPE_KEY: dict[Kind, str] = {MAPPING: "mappings", COUNTERS: "counters"}
+#: The standard file names in the state directory (by these names a pair is cross-checked).
+MAPPING_FILE = "external_id_mapping.json"
+COUNTERS_FILE = "external_id_counters.json"
 
 #: Refuse files larger than this before reading them into a parser (100k entries is ~20 MB).
 MAX_BYTES = 128 * 1024 * 1024

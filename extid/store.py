@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import document, migrations, model
-from .document import COUNTERS, ENVELOPE_KEY, MAPPING, Kind
+from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, Kind
 from .errors import (
     ExtidError,
     LockTimeoutError,
@@ -44,8 +44,6 @@ from .errors import (
 )
 from .ids import MAX_COUNTER
 
-MAPPING_FILE = "external_id_mapping.json"
-COUNTERS_FILE = "external_id_counters.json"
 LOCK_FILE = ".extid.lock"
 GITIGNORE = (
     "# extid: the lock, backups, quarantined corrupt files and temp files stay out of git\n"

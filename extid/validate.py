@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import document
-from .document import COUNTERS, ENVELOPE_KEY, MAPPING, Kind
+from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, Kind
 from .errors import ExtidError, ParseError, Problem, jpath
 from .ids import (
     EPIC_REF_RE,
@@ -33,9 +33,6 @@ from .ids import (
     TOOLS,
 )
 from .migrations import CURRENT
-
-MAPPING_FILE = "external_id_mapping.json"
-COUNTERS_FILE = "external_id_counters.json"
 
 _FIELD_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
     "jira": (KEYED_ID_RE.fullmatch, "is not a jira ID KEY-n (e.g. PROJ-456)"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..validate import COUNTERS_FILE, MAPPING_FILE, check_paths
+from ..document import COUNTERS_FILE, MAPPING_FILE
+from ..validate import check_paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

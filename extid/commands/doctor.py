@@ -97,7 +97,8 @@ def _hooks(report: _Report, top: Path) -> None:
 
 def _ignored(report: _Report, top: Path, state_dir: Path) -> None:
     from .. import git
-    from ..store import LOCK_FILE, MAPPING_FILE
+    from ..document import MAPPING_FILE
+    from ..store import LOCK_FILE
 
     samples = {
         "lock file": LOCK_FILE,
@@ -120,7 +121,7 @@ def _ignored(report: _Report, top: Path, state_dir: Path) -> None:
 
 def _files(report: _Report, top: Path, state_dir: Path) -> None:
     from .. import git
-    from ..store import COUNTERS_FILE, MAPPING_FILE
+    from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..validate import check_paths
 
     paths = [str(state_dir / n) for n in (MAPPING_FILE, COUNTERS_FILE)]

@@ -15,9 +15,10 @@ import sys
 from contextlib import AbstractContextManager
 
 from .. import document
+from ..document import COUNTERS_FILE, MAPPING_FILE
 from ..errors import ExtidError
 from ..migrations import version_of
-from ..validate import COUNTERS_FILE, MAPPING_FILE, read_file
+from ..validate import read_file
 from .check import default_files
 
 #: A diff longer than this is cut: the point is to show what kind of change is needed.

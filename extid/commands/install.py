@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def state_patterns(top: Path, state_dir: str | None) -> list[str]:
     """`.gitattributes` patterns of both state files, relative to the work tree root."""
     from .. import git
-    from ..store import COUNTERS_FILE, MAPPING_FILE, resolve_state_dir
+    from ..document import COUNTERS_FILE, MAPPING_FILE
+    from ..store import resolve_state_dir
 
     if state_dir or os.environ.get("EXTID_STATE_DIR"):
         chosen = resolve_state_dir(state_dir)

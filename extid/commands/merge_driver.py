@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .. import document
-from ..document import COUNTERS, MAPPING, Kind
+from ..document import COUNTERS, COUNTERS_FILE, MAPPING, Kind
 from ..errors import ExtidError
 from ..merge import (
     ON_COLLISION_CHOICES,
@@ -34,8 +34,6 @@ from ..merge import (
     newer_version,
 )
 from ..migrations import CURRENT, upgrade
-
-COUNTERS_FILE = "external_id_counters.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

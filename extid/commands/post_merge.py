@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..store import COUNTERS_FILE, MAPPING_FILE, Store, resolve_state_dir
+    from ..document import COUNTERS_FILE, MAPPING_FILE
+    from ..store import Store, resolve_state_dir
     from ..validate import check_paths
 
     state_dir = resolve_state_dir(args.state_dir)
@@ -100,8 +101,9 @@ def _restore_lowered(state_dir: Path) -> list[str]:
     below it may have been handed out and removed since: it would be issued a second time.
     """
     from .. import git, model
+    from ..document import COUNTERS_FILE
     from ..errors import ExtidError
-    from ..store import COUNTERS_FILE, Store, decode
+    from ..store import Store, decode
 
     path = state_dir / COUNTERS_FILE
     try:

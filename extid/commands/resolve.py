@@ -16,10 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..document import COUNTERS_FILE, MAPPING_FILE
 from ..errors import ExtidError
-
-MAPPING_FILE = "external_id_mapping.json"
-COUNTERS_FILE = "external_id_counters.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
