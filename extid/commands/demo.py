@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="extid-demo-") as tmp:
         (Path(tmp) / "repo").mkdir()
         code = Demo(Path(tmp) / "repo").run()
+        if not args.keep:
+            print("(The repository was temporary and is removed; --keep or --dir DIR keeps it.)")
         if args.keep:
             kept = Path(tempfile.mkdtemp(prefix="extid-demo-kept-"))
             shutil.copytree(Path(tmp) / "repo", kept / "repo", symlinks=True)
