@@ -86,10 +86,17 @@ def effective_next(
     return max(get_counter(counters, tool, key), high.get((tool, key), 0) + 1, 1)
 
 
-def reconcile(counters: dict[str, Any], mappings: dict[str, Any]) -> list[CounterKey]:
-    """Raise every counter above the numbers used in `mappings`; returns what changed."""
+def reconcile(
+    counters: dict[str, Any],
+    mappings: dict[str, Any],
+    high: dict[CounterKey, int] | None = None,
+) -> list[CounterKey]:
+    """Raise every counter above the numbers used in `mappings` (`high`: their
+    `highest_used`, when the caller has it already); returns what changed."""
+    if high is None:
+        high = highest_used(mappings)
     changed: list[CounterKey] = []
-    for (tool, key), used in sorted(highest_used(mappings).items(), key=str):
+    for (tool, key), used in sorted(high.items(), key=str):
         if get_counter(counters, tool, key) <= used:
             set_counter(counters, tool, key, used + 1)
             changed.append((tool, key))

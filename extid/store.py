@@ -767,18 +767,20 @@ class Store:
     def _commit(self, state: State) -> None:
         from .validate import check_document, check_pair
 
-        if state.changed(MAPPING):
-            model.reconcile(state.counter_values, state.mappings)
-        dirty = [kind for kind in (COUNTERS, MAPPING) if state.changed(kind)]
-        if not dirty:
+        mapping_changed = state.changed(MAPPING)
+        if not mapping_changed and not state.changed(COUNTERS):
             return
+        high = model.highest_used(state.mappings)  # one pass serves both rules below
+        if mapping_changed:
+            model.reconcile(state.counter_values, state.mappings, high)
+        dirty = [kind for kind in (COUNTERS, MAPPING) if state.changed(kind)]
         now = utc_now()
         for kind in dirty:
             state.doc(kind)["updated"] = now
         m_name, c_name = str(self.mapping_path), str(self.counters_path)
         problems = check_document(state.mapping, MAPPING, m_name)
         problems += check_document(state.counters, COUNTERS, c_name)
-        problems += check_pair(state.mapping, state.counters, m_name, c_name)
+        problems += check_pair(state.mapping, state.counters, m_name, c_name, high)
         if problems:
             raise ValidationError(problems)
         for kind in dirty:

@@ -220,8 +220,15 @@ def _offending_part(obj: Any, kind: Kind, found: list[Problem]) -> Any:
 # --- the pair ------------------------------------------------------------------------------
 
 
-def check_pair(mapping: Any, counters: Any, mapping_name: str, counters_name: str) -> list[Problem]:
-    """Cross-file rule: every counter is above every number used in the mappings."""
+def check_pair(
+    mapping: Any,
+    counters: Any,
+    mapping_name: str,
+    counters_name: str,
+    high: dict[tuple[str, str | None], int] | None = None,
+) -> list[Problem]:
+    """Cross-file rule: every counter is above every number used in the mappings (`high`:
+    the mappings' `model.highest_used`, when the caller has it already)."""
     from .model import get_counter, highest_used
 
     if not isinstance(mapping, dict) or not isinstance(counters, dict):
@@ -231,7 +238,9 @@ def check_pair(mapping: Any, counters: Any, mapping_name: str, counters_name: st
     ):
         return []
     problems = []
-    for (tool, key), used in sorted(highest_used(mapping["mappings"]).items(), key=str):
+    if high is None:
+        high = highest_used(mapping["mappings"])
+    for (tool, key), used in sorted(high.items(), key=str):
         have = get_counter(counters["counters"], tool, key)
         if have <= used:
             where = f"$.counters.{tool}" + (f".{key}" if key else "")
