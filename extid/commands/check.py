@@ -6,11 +6,15 @@ With no FILES, the state directory's two files are checked.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from ..document import COUNTERS_FILE, MAPPING_FILE
 from ..validate import check_paths
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
+if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +30,7 @@ def default_files(state_dir: str | None) -> list[str]:
     return [path for path in candidates if os.path.lexists(path)]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace | SimpleNamespace) -> int:
     files = args.files or default_files(args.state_dir)
     problems = check_paths(files)
     for problem in problems:

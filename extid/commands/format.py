@@ -7,12 +7,9 @@ a newer extid wrote, is never rewritten: rewriting it could lose something.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import difflib
 import os
 import sys
-from contextlib import AbstractContextManager
 
 from .. import document
 from ..document import COUNTERS_FILE, MAPPING_FILE
@@ -20,6 +17,12 @@ from ..errors import ExtidError
 from ..migrations import version_of
 from ..validate import read_file
 from .check import default_files
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
+if TYPE_CHECKING:
+    import argparse
+    from contextlib import AbstractContextManager
+    from types import SimpleNamespace
 
 #: A diff longer than this is cut: the point is to show what kind of change is needed.
 MAX_DIFF_LINES = 40
@@ -30,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="report only, with a diff")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace | SimpleNamespace) -> int:
     rc = 0
     for path in args.files or default_files(args.state_dir):
         try:
@@ -42,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     return rc
 
 
-def _store_lock(path: str, args: argparse.Namespace) -> AbstractContextManager[object]:
+def _store_lock(
+    path: str, args: argparse.Namespace | SimpleNamespace
+) -> AbstractContextManager[object]:
     """The store's lock when rewriting a file of the state directory: an `allocate` between
     our read and our write would otherwise be undone. Other files need no lock (and must
     not get a lock file dropped beside them)."""
@@ -80,6 +85,8 @@ def _format_one(path: str, check_only: bool) -> int:
 
 
 def _print_diff(path: str, old: bytes, new: bytes) -> None:
+    import difflib  # deferred: a canonical file, the common case, needs no diff
+
     diff = difflib.unified_diff(
         old.decode("utf-8", "replace").splitlines(keepends=True),
         new.decode("utf-8").splitlines(keepends=True),
