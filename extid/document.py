@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from typing import Any, Literal, NamedTuple
+from collections import namedtuple
 
 from .errors import ParseError, jpath
 from .ids import INTERNAL_ID_RE, TOOLS
 
-Kind = Literal["mapping", "counters"]
+TYPE_CHECKING = False  # not typing's: see errors.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Literal, TypeAlias
+
+# A string, so that typing is not needed at run time (only in annotations, never evaluated).
+Kind: TypeAlias = "Literal['mapping', 'counters']"
 MAPPING: Kind = "mapping"
 COUNTERS: Kind = "counters"
 ENVELOPE_KEY: dict[Kind, str] = {MAPPING: "mappings", COUNTERS: "counters"}
@@ -56,9 +61,11 @@ _CONFLICT_RE = re.compile(rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?
 _TOO_DEEP = b"\n" + b" " * (2 * MAX_DEPTH + 2)
 
 
-class Parsed(NamedTuple):
-    """A parsed document and whether its bytes were already canonical."""
+class Parsed(namedtuple("Parsed", ["obj", "canonical"])):
+    """A parsed document and whether its bytes were already canonical. (A
+    collections.namedtuple typed by its annotations, as errors.Problem.)"""
 
+    __slots__ = ()
     obj: Any
     canonical: bool
 
@@ -469,9 +476,10 @@ def _render_entry(key: str, entry: Any) -> bytes:
     return b"  " + inner.replace(b"\n", b"\n  ")
 
 
-class _Body(NamedTuple):
+class _Body(namedtuple("_Body", ["data", "start", "stop"])):
     """The entries of a canonical mapping document: `data[start:stop]`, `,\n` between them."""
 
+    __slots__ = ()
     data: bytes
     start: int
     stop: int

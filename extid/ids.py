@@ -6,8 +6,11 @@ Pure functions only: no I/O. Everything that knows what an ID looks like lives h
 from __future__ import annotations
 
 import re
-from collections.abc import Container
-from typing import NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # not typing's: see errors.py
+if TYPE_CHECKING:
+    from collections.abc import Container
 
 # PREFIX-[SUB-]HASH[.N]; HASH is 4-6 hex digits in either case.
 INTERNAL_ID_RE = re.compile(
@@ -31,9 +34,11 @@ ENTRY_FIELDS = frozenset((*TOOLS, "created", "epic"))
 MAX_COUNTER = 2**53
 
 
-class ExternalID(NamedTuple):
-    """A parsed external ID: `key` is None for the numeric tools."""
+class ExternalID(namedtuple("ExternalID", ["tool", "key", "number"])):
+    """A parsed external ID: `key` is None for the numeric tools. (A collections.namedtuple
+    typed by its annotations, as errors.Problem.)"""
 
+    __slots__ = ()
     tool: str
     key: str | None
     number: int

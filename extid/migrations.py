@@ -8,21 +8,31 @@ file at a newer version, and an ordinary write puts a document back at the versi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections import namedtuple
 
-from .document import ENVELOPE_KEY, Kind
+from .document import ENVELOPE_KEY
 from .errors import ExtidError, NewerVersionError, ParseError
+
+TYPE_CHECKING = False  # not typing's: see errors.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
+
+    from .document import Kind
 
 #: The pseudo-version of a file without the envelope (a bare object of mappings or counters).
 UNVERSIONED = "0"
 #: Epoch stands in for an unknown `updated`: deterministic, and older than any real write.
 UNKNOWN_TIME = "1970-01-01T00:00:00Z"
 
-Transform = Callable[[Kind, Any], Any]
+Transform: TypeAlias = "Callable[[Kind, Any], Any]"
 
 
-class Step(NamedTuple):
+class Step(namedtuple("Step", ["source", "target", "up", "down"])):
+    """One step between adjacent versions (a collections.namedtuple typed by its annotations,
+    as errors.Problem)."""
+
+    __slots__ = ()
     source: str
     target: str
     up: Transform

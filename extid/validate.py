@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from . import document
-from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, Kind
+from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE
 from .errors import ExtidError, ParseError, Problem, jpath
 from .ids import (
     EPIC_REF_RE,
@@ -33,6 +31,13 @@ from .ids import (
     TOOLS,
 )
 from .migrations import CURRENT
+
+TYPE_CHECKING = False  # not typing's: see errors.py
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    from .document import Kind
 
 _FIELD_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
     "jira": (KEYED_ID_RE.fullmatch, "is not a jira ID KEY-n (e.g. PROJ-456)"),
