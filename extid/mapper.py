@@ -18,7 +18,7 @@ from typing import Any
 
 from . import ids, model
 from .errors import ConflictError, ExtidError
-from .store import State, Store, utc_now
+from .store import State, Store, Tracker, utc_now
 
 
 class BadArgumentError(ExtidError, ValueError):
@@ -75,12 +75,24 @@ class Batch:
     """Operations on one open transaction's `State`; what `ExternalIDMapper.batch()` yields.
 
     Indexes are built on first use and kept in step with every change made through them.
+    With a `tracker` (the store's fast path, one operation per batch) they are the store's
+    instead, and every change is reported to the tracker; the store updates its indexes.
     """
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, tracker: Tracker | None = None) -> None:
         self.state = state
+        self._tracker = tracker
         self._folded: dict[str, str] | None = None
         self._holders: dict[tuple[str, str], str] | None = None
+        if tracker is not None:
+            self._folded, self._holders = tracker.index.folded, tracker.index.holders
+
+    def _touch(self, stored: str) -> bool:
+        """Report a change of `stored` ahead; whether this batch keeps its own indexes."""
+        if self._tracker is None:
+            return True
+        self._tracker.touch(stored)
+        return False
 
     # --- indexes -------------------------------------------------------------------------
 
@@ -96,16 +108,18 @@ class Batch:
         return self._holders.get((tool, external_id))
 
     def _set(self, stored: str, tool: str, external_id: str) -> None:
+        own_index = self._touch(stored)
         self.state.mappings[stored][tool] = external_id
-        if self._holders is not None:
+        if self._holders is not None and own_index:
             self._holders[(tool, external_id)] = stored
 
     def _entry(self, internal_id: str) -> tuple[str, dict[str, Any]]:
         stored = self._stored(internal_id)
         if stored is None:
             stored = internal_id
+            own_index = self._touch(stored)
             self.state.mappings[stored] = {"created": utc_now()}
-            if self._folded is not None:
+            if self._folded is not None and own_index:
                 self._folded[ids.fold(stored)] = stored
         return stored, self.state.mappings[stored]
 
@@ -165,14 +179,15 @@ class Batch:
         stored = self._stored(internal_id)
         if stored is None:
             return {}
+        own_index = self._touch(stored)
         entry = self.state.mappings[stored]
         removed = {t: entry.pop(t) for t in ids.TOOLS if t in entry and tool in (None, t)}
-        if self._holders is not None:
+        if self._holders is not None and own_index:
             for t, value in removed.items():
                 self._holders.pop((t, value), None)
         if not any(t in entry for t in ids.TOOLS):
             del self.state.mappings[stored]
-            if self._folded is not None:
+            if self._folded is not None and own_index:
                 self._folded.pop(ids.fold(stored), None)
         return removed
 
@@ -256,19 +271,27 @@ class ExternalIDMapper:
         with self.store.transaction() as state:
             yield Batch(state)
 
+    @contextlib.contextmanager
+    def _one(self) -> Iterator[Batch]:
+        """A batch for exactly one operation, on the store's tracked fast path: no re-parse,
+        re-validation or full dump of the registry while the files are as this process left
+        them (an allocation on a 10k registry is then mostly its two durable writes)."""
+        with self.store.tracked() as (state, tracker):
+            yield Batch(state, tracker)
+
     def allocate(self, internal_id: str, tool: str, project: str | None = None) -> str:
         """The task's ID in `tool`: the existing one, else the next free number, recorded."""
-        with self.batch() as b:
+        with self._one() as b:
             return b.allocate(internal_id, tool, project)
 
     def record(self, internal_id: str, tool: str, external_id: str) -> str:
         """Store an ID that the tool assigned; ConflictError if another task holds it."""
-        with self.batch() as b:
+        with self._one() as b:
             return b.record(internal_id, tool, external_id)
 
     def remove(self, internal_id: str, tool: str | None = None) -> dict[str, str]:
         """Forget a task's IDs (all tools, or one); returns what was removed."""
-        with self.batch() as b:
+        with self._one() as b:
             return b.remove(internal_id, tool)
 
     # --- reads: no lock ---------------------------------------------------------------------

@@ -9,9 +9,17 @@ last *used* number can then never make an ID come round twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
-from .ids import KEYED_ID_RE, KEYED_TOOLS, NUMERIC_ID_RE, TOOLS, ExternalID, parse_external
+from .ids import (
+    KEYED_ID_RE,
+    KEYED_TOOLS,
+    NUMERIC_ID_RE,
+    TOOLS,
+    ExternalID,
+    fold,
+    parse_external,
+)
 
 CounterKey = tuple[str, "str | None"]  # (tool, project key or None)
 
@@ -55,6 +63,81 @@ def highest_used(mappings: dict[str, Any]) -> dict[CounterKey, int]:
             if number > high.get(k, 0):
                 high[k] = number
     return high
+
+
+def _number(tool: str, value: Any) -> tuple[CounterKey, int] | None:
+    """(counter key, number) of a well-formed external ID, else None."""
+    if type(value) is not str:
+        return None
+    if tool in KEYED_TOOLS:
+        m = KEYED_ID_RE.fullmatch(value)
+        return None if m is None else ((tool, m.group(1)), int(m.group(2)))
+    return None if NUMERIC_ID_RE.fullmatch(value) is None else ((tool, None), int(value))
+
+
+class Clash(NamedTuple):
+    """An entry that would share an identity with another one: the same internal ID up to
+    case (`tool` None) or the same external ID in `tool`."""
+
+    internal: str
+    tool: str | None
+    value: str
+    other: str
+
+
+class Index:
+    """The lookups over the mappings that every change needs, kept in step with each change
+    instead of rebuilt: the stored spelling of a task by its folded ID, the holder of every
+    external ID, and the highest number used per counter key.
+
+    `high` never goes down when an entry goes: it is the floor of the counters, and counters
+    never go back either.
+    """
+
+    def __init__(self) -> None:
+        self.folded: dict[str, str] = {}
+        self.holders: dict[tuple[str, str], str] = {}
+        self.high: dict[CounterKey, int] = {}
+
+    @classmethod
+    def build(cls, mappings: dict[str, Any]) -> tuple[Index, list[Clash]]:
+        """The index of `mappings`, and every clash in it (the later of each pair)."""
+        index = cls()
+        clashes: list[Clash] = []
+        for internal, entry in mappings.items():
+            clashes += index.add(internal, entry)
+        return index, clashes
+
+    def add(self, internal: str, entry: Any) -> list[Clash]:
+        """Index one entry; a clash leaves the earlier holder in place."""
+        clashes = []
+        first = self.folded.setdefault(fold(internal), internal)
+        if first != internal:
+            clashes.append(Clash(internal, None, internal, first))
+        if type(entry) is not dict:
+            return clashes
+        for tool in TOOLS:
+            value = entry.get(tool)
+            marked = _number(tool, value)
+            if marked is None or not isinstance(value, str):
+                continue
+            holder = self.holders.setdefault((tool, value), internal)
+            if holder != internal:
+                clashes.append(Clash(internal, tool, value, holder))
+            if marked[1] > self.high.get(marked[0], 0):
+                self.high[marked[0]] = marked[1]
+        return clashes
+
+    def discard(self, internal: str, entry: Any) -> None:
+        """Forget what `entry`, stored under `internal`, put into the index."""
+        if self.folded.get(fold(internal)) == internal:
+            del self.folded[fold(internal)]
+        if type(entry) is not dict:
+            return
+        for tool in TOOLS:
+            value = entry.get(tool)
+            if type(value) is str and self.holders.get((tool, value)) == internal:
+                del self.holders[(tool, value)]
 
 
 def get_counter(counters: dict[str, Any], tool: str, key: str | None) -> int:

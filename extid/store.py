@@ -39,8 +39,10 @@ from .errors import (
     ExtidError,
     LockTimeoutError,
     ParseError,
+    Problem,
     UnsafePathError,
     ValidationError,
+    jpath,
 )
 from .ids import MAX_COUNTER
 
@@ -445,6 +447,43 @@ class _Restore:
     source: str  # where the content comes from, for the warning
 
 
+class Tracker:
+    """What a tracked transaction changed: each entry's value before its first change.
+
+    A caller of `Store.tracked()` calls `touch(key)` before it changes, adds or deletes the
+    entry `key`, and changes nothing else in the mappings; counters may change freely (they
+    are compared whole). `index` is the store's, current as of the start: read it, never
+    write it (the store updates it from what was touched when it commits).
+    """
+
+    def __init__(self, state: State, index: model.Index) -> None:
+        self.state = state
+        self.index = index
+        self.before: dict[str, Any] = {}
+
+    def touch(self, key: str) -> None:
+        if key not in self.before:
+            entry = self.state.mappings.get(key)
+            self.before[key] = None if entry is None else dict(entry)
+
+    def changed(self) -> list[str]:
+        mappings = self.state.mappings
+        return [key for key, old in self.before.items() if mappings.get(key) != old]
+
+
+@dataclass
+class _Snapshot:
+    """Both files as this process last read or wrote them: the bytes, and their state parsed,
+    validated (collisions included: only a clean registry gets one) and indexed. Good for as
+    long as the files on disk hold exactly `raw`; never handed to a caller that could keep it.
+    """
+
+    raw: tuple[bytes | None, bytes | None]
+    state: State
+    index: model.Index
+    spliceable: bool = False  # raw[0] is the canonical dump of the current-version document
+
+
 # --- locking: one lock per state directory, re-entrant per thread ------------------------
 
 _local = threading.local()
@@ -494,6 +533,7 @@ class Store:
         self.recovered: list[str] = []
         self._filelock: Any = None
         self._filelock_pid = -1
+        self._snapshot: _Snapshot | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.state_dir)!r})"
@@ -622,11 +662,16 @@ class Store:
 
     @staticmethod
     def _state(
-        mapping: dict[str, Any], mapping_version: str, counters: dict[str, Any], cv: str
+        mapping: dict[str, Any],
+        mapping_version: str,
+        counters: dict[str, Any],
+        cv: str,
+        high: dict[model.CounterKey, int] | None = None,
     ) -> State:
-        model.reconcile(counters["counters"], mapping["mappings"])
+        model.reconcile(counters["counters"], mapping["mappings"], high)
         state = State(mapping, counters, mapping_version, cv)
-        state.remember()
+        if high is None:  # a tracked transaction knows what changes without copies
+            state.remember()
         return state
 
     def _load_locked(self, fresh: bool = False) -> State:
@@ -741,10 +786,16 @@ class Store:
     # --- writing ---------------------------------------------------------------------------
 
     def _write(self, kind: Kind, doc: dict[str, Any], version: str) -> None:
-        path = str(self.path(kind))
-        data = encode(doc, kind, version, path)
-        create_backup(path, durable=False)
-        atomic_write(path, data)
+        self._save({kind: encode(doc, kind, version, str(self.path(kind)))})
+
+    def _save(self, files: dict[Kind, bytes]) -> None:
+        """Write the given files, counters first, each after making its `.bak`: every
+        transaction's writes go through here."""
+        for kind in (COUNTERS, MAPPING):
+            if kind in files:
+                path = str(self.path(kind))
+                create_backup(path, durable=False)
+                atomic_write(path, files[kind])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[State]:
@@ -783,9 +834,107 @@ class Store:
         problems += check_pair(state.mapping, state.counters, m_name, c_name, high)
         if problems:
             raise ValidationError(problems)
-        for kind in dirty:
-            self._write(kind, state.doc(kind), state.version(kind))
+        self._save(
+            {
+                kind: encode(state.doc(kind), kind, state.version(kind), str(self.path(kind)))
+                for kind in dirty
+            }
+        )
         state.remember()
+
+    # --- tracked transactions: the fast path of single changes ------------------------------
+
+    @contextlib.contextmanager
+    def tracked(self) -> Iterator[tuple[State, Tracker | None]]:
+        """A transaction for a caller that reports each entry it changes (see `Tracker`).
+
+        While the files on disk are byte for byte what this `Store` last read or wrote, the
+        state is not parsed, validated, copied or dumped again: only the touched entries are
+        checked, and spliced into the previous bytes (`document.splice_mappings`). Yields
+        `(state, None)` where that cannot be done (a file to recover or with collisions, or
+        an enclosing transaction to join): an ordinary transaction, with the usual checks.
+        """
+        with self.lock():
+            hold = _held()[self._key()]
+            snapshot = None if hold[1] is not None else self._current_snapshot()
+            if snapshot is None:
+                with self.transaction() as state:
+                    yield state, None
+                return
+            tracker = Tracker(snapshot.state, snapshot.index)
+            counters_before = copy.deepcopy(snapshot.state.counters)
+            self._snapshot, hold[1] = None, snapshot.state  # back only once all is written
+            try:
+                yield snapshot.state, tracker
+            finally:
+                hold[1] = None
+            self._commit_tracked(snapshot, tracker, counters_before)
+            self._snapshot = snapshot
+
+    def _current_snapshot(self) -> _Snapshot | None:
+        """The snapshot of the files as they are now (None: they need the ordinary path)."""
+        try:
+            raw = (read_bytes(self.mapping_path), read_bytes(self.counters_path))
+        except ExtidError:
+            return None
+        if self._snapshot is not None and self._snapshot.raw == raw:
+            return self._snapshot
+        self._snapshot = None
+        try:
+            mapping = self._decode_or_empty(MAPPING, raw[0])
+            counters = self._decode_or_empty(COUNTERS, raw[1])
+        except ExtidError:  # corrupt, or from a newer extid: recovery or refusal, as usual
+            return None
+        index, clashes = model.Index.build(mapping[0]["mappings"])
+        if clashes:  # the ordinary path names them (and refuses to write them)
+            return None
+        state = self._state(*mapping, *counters, high=index.high)
+        return _Snapshot(raw, state, index)
+
+    def _decode_or_empty(self, kind: Kind, data: bytes | None) -> tuple[dict[str, Any], str]:
+        if data is None:
+            return empty_document(kind), migrations.CURRENT
+        return decode(data, kind, str(self.path(kind)))
+
+    def _commit_tracked(
+        self, snapshot: _Snapshot, tracker: Tracker, counters_before: dict[str, Any]
+    ) -> None:
+        from .validate import check_document, check_entries, check_pair
+
+        state, m_name, c_name = snapshot.state, str(self.mapping_path), str(self.counters_path)
+        changed = tracker.changed()
+        problems = _reindex(snapshot.index, tracker, changed, m_name)
+        if changed:
+            model.reconcile(state.counter_values, state.mappings, snapshot.index.high)
+        dirty = [COUNTERS] if state.counters != counters_before else []
+        dirty += [MAPPING] if changed else []
+        if not dirty:
+            return
+        now = utc_now()
+        for kind in dirty:
+            state.doc(kind)["updated"] = now
+        problems = check_entries(state.mapping, changed, m_name) + problems
+        problems += check_document(state.counters, COUNTERS, c_name)
+        problems += check_pair(state.mapping, state.counters, m_name, c_name, snapshot.index.high)
+        if problems:
+            raise ValidationError(problems)
+        written = {kind: self._encode_tracked(snapshot, kind, changed) for kind in dirty}
+        self._save(written)
+        snapshot.raw = (
+            written.get(MAPPING, snapshot.raw[0]),
+            written.get(COUNTERS, snapshot.raw[1]),
+        )
+        if MAPPING in written:
+            snapshot.spliceable = state.mapping_version == migrations.CURRENT
+
+    def _encode_tracked(self, snapshot: _Snapshot, kind: Kind, changed: list[str]) -> bytes:
+        state, name = snapshot.state, str(self.path(kind))
+        old = snapshot.raw[0]
+        if kind == MAPPING and snapshot.spliceable and old is not None:
+            spliced = document.splice_mappings(old, state.mapping, changed)
+            if spliced is not None:
+                return spliced
+        return encode(state.doc(kind), kind, state.version(kind), name)
 
     # --- maintenance -----------------------------------------------------------------------
 
@@ -837,6 +986,27 @@ class Store:
                     state.doc(kind)["updated"] = utc_now()
                     self._write(kind, state.doc(kind), migrations.CURRENT)
         return [(self.path(kind), old, migrations.CURRENT) for kind, old in todo]
+
+
+def _reindex(index: model.Index, tracker: Tracker, changed: list[str], name: str) -> list[Problem]:
+    """Move the changed entries in `index`; a clash is a problem, worded as the full check
+    words it (validate.check_document)."""
+    from .validate import show
+
+    for key in changed:
+        index.discard(key, tracker.before[key])
+    problems = []
+    for key in changed:
+        entry = tracker.state.mappings.get(key)
+        for clash in [] if entry is None else index.add(key, entry):
+            if clash.tool is None:
+                where, message = jpath("$.mappings", key), f"same task as {show(clash.other)}"
+                message += " (IDs differ only in case)"
+            else:
+                where = jpath(jpath("$.mappings", key), clash.tool)
+                message = f"{clash.tool} {clash.value} is also held by {show(clash.other)}"
+            problems.append(Problem(name, where, message))
+    return problems
 
 
 def _refuse_unmerged(path: str, error: ExtidError) -> None:

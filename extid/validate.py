@@ -84,6 +84,17 @@ def check_document(obj: Any, kind: Kind, name: str, *, semantics: bool = True) -
     return structural + semantic if semantics else structural
 
 
+def check_entries(doc: Any, keys: Iterable[str], name: str) -> list[Problem]:
+    """The schema problems of a mapping document's envelope and of the entries under `keys`
+    (those absent are skipped): what a write that changed only those entries must check.
+    Rules between entries are the caller's (`model.Index` knows them incrementally)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("mappings"), dict):
+        return check_document(doc, MAPPING, name, semantics=False)
+    mappings = doc["mappings"]
+    part = {k: mappings[k] for k in keys if k in mappings}
+    return check_document({**doc, "mappings": part}, MAPPING, name, semantics=False)
+
+
 def _check_envelope(doc: Any, kind: Kind, name: str, out: list[Problem]) -> bool:
     """The top level; returns whether the inner object can be walked."""
     if not isinstance(doc, dict):

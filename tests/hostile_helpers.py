@@ -119,7 +119,8 @@ class Call:
 
 @dataclass
 class Syscalls:
-    """Records (and optionally fails) the os calls made inside `Store._commit`, this thread only.
+    """Records (and optionally fails) the os calls made inside `Store._save` (the writes of
+    every transaction), this thread only.
 
     `fail_at` is 1-based over the calls whose name is in STEPS.
     """
@@ -134,16 +135,16 @@ class Syscalls:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for name in STEPS:
             monkeypatch.setattr(os, name, self._wrap(name, getattr(os, name)))
-        commit = Store._commit
+        save = Store._save
 
-        def spying_commit(store: Store, state: Any) -> None:
+        def spying_save(store: Store, files: Any) -> None:
             self.active_thread = threading.get_ident()
             try:
-                commit(store, state)
+                save(store, files)
             finally:
                 self.active_thread = None
 
-        monkeypatch.setattr(Store, "_commit", spying_commit)
+        monkeypatch.setattr(Store, "_save", spying_save)
 
     def _wrap(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:

@@ -63,16 +63,16 @@ from extid.store import Store
 run, kill_at = int(sys.argv[2]), int(sys.argv[3])
 if kill_at:  # die at the kill_at-th syscall of the saves: inside the write sequence for sure
     calls, active = [0], [False]
-    commit = Store._commit
+    save = Store._save
 
-    def spying_commit(self, state):
+    def spying_save(self, files):
         active[0] = True
         try:
-            commit(self, state)
+            save(self, files)
         finally:
             active[0] = False
 
-    Store._commit = spying_commit
+    Store._save = spying_save
     for name in "open fchmod fchown write fsync close link replace unlink".split():
         def wrapped(*args, _real=getattr(os, name), **kwargs):
             if active[0]:
@@ -88,7 +88,10 @@ for i in range(4096):
     tool, project = tools[i % 4]
     task = f"TASK-{run:02x}{i:03x}"
     external = mapper.allocate(task, tool, project)
-    print(task, tool, external, flush=True)
+    # One write per line: print() writes its pieces one by one, and a kill between them
+    # leaves half a line.
+    sys.stdout.write(f"{task} {tool} {external}\\n")
+    sys.stdout.flush()
 """
 
 
