@@ -1,0 +1,140 @@
+"""A small file's parse takes the stdlib's plain parse when the file is canonical (start-up
+budget of the hooks): same object, same flag, same error as the strict parse it replaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from extid import document
+from extid.errors import ParseError
+
+
+def _strict(data: bytes, name: str = "f.json") -> tuple[Any, bool] | str:
+    """What `document.parse` returned for a small file before the plain path: the strict
+    parse with every hook, then the comparison with the canonical dump."""
+    try:
+        document._check_size(data, name)
+        document._check_envelope_bytes(data, name)
+        obj = document._slow_parse(data, name)
+    except ParseError as e:
+        return str(e)
+    return obj, data == document.canonical(obj)
+
+
+def _now(data: bytes, name: str = "f.json") -> tuple[Any, bool] | str:
+    try:
+        parsed = document.parse(data, name)
+    except ParseError as e:
+        return str(e)
+    return parsed.obj, parsed.canonical
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+
+
+DOC = {
+    "mappings": {"TASK-ab12": {"created": "2025-01-08T10:00:00Z", "jira": "PROJ-1"}},
+    "updated": "2025-01-08T10:30:00Z",
+    "version": "1.0",
+}
+
+
+def _nested(depth: int) -> bytes:
+    obj: Any = 1
+    for _ in range(depth):
+        obj = {"a": obj}
+    return _canonical(obj)
+
+
+CASES = {
+    "canonical": _canonical(DOC),
+    "not canonical": json.dumps(DOC).encode(),
+    "duplicate key, canonical layout": b'{\n  "a": 1,\n  "a": 1\n}\n',
+    "duplicate key, last differs": b'{\n  "a": 1,\n  "a": 2\n}\n',
+    "duplicate entry key": _canonical(DOC).replace(
+        b'"jira": "PROJ-1"', b'"jira": "PROJ-1",\n      "jira": "PROJ-1"'
+    ),
+    "NaN": b'{\n  "a": NaN\n}\n',
+    "Infinity": b'{\n  "a": -Infinity\n}\n',
+    "float overflow": b'{\n  "a": 1e999\n}\n',
+    "float spelling": b'{\n  "a": 1e5\n}\n',
+    "float canonical": b'{\n  "a": 100000.0\n}\n',
+    "huge integer, canonical layout": b'{\n  "a": ' + b"9" * 25 + b"\n}\n",
+    "integer at the limit": b'{\n  "a": ' + b"9" * 20 + b"\n}\n",
+    "lone surrogate escape": b'{\n  "a": "\\ud800"\n}\n',
+    "raw surrogate bytes": b'{\n  "a": "\xed\xa0\x80"\n}\n',
+    "invalid UTF-8": b'{\n  "a": "\xff"\n}\n',
+    "BOM": b"\xef\xbb\xbf" + _canonical(DOC),
+    "UTF-16": _canonical(DOC).decode().encode("utf-16"),
+    "empty": b"",
+    "blank": b"\n \n",
+    "conflict marker": b'<<<<<<< ours\n{\n  "a": 1\n}\n=======\n{}\n>>>>>>> theirs\n',
+    "marker-like text in a string": b'{\n  "a": "<<<<<<< x ======= y"\n}\n',
+    "nesting at the limit": _nested(document.MAX_DEPTH),
+    "nesting over the limit": _nested(document.MAX_DEPTH + 1),
+    "nesting far over the limit": b"[" * 5000 + b"]" * 5000,
+    "top-level string": b'"x"\n',
+    "top-level number": b"5\n",
+    "no final newline": _canonical(DOC)[:-1],
+    "CRLF": _canonical(DOC).replace(b"\n", b"\r\n"),
+    "trailing garbage": _canonical(DOC) + b"x",
+    "control character": b'{\n  "a": "\x01"\n}\n',
+}
+
+
+@pytest.mark.parametrize("data", CASES.values(), ids=CASES.keys())
+def test_plain_path_agrees_with_the_strict_parse(data: bytes) -> None:
+    assert _now(data) == _strict(data)
+
+
+def test_canonical_files_take_the_plain_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(data: bytes, name: str) -> Any:
+        raise AssertionError("strict parse used")
+
+    monkeypatch.setattr(document, "_slow_parse", refuse)
+    assert document.parse(_canonical(DOC), "f") == (DOC, True)
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**22), 10**22)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json, st.integers(0, 200), st.binary(max_size=3))
+def test_generated_documents_and_edits_agree(obj: Any, at: int, edit: bytes) -> None:
+    data = _canonical(obj)
+    assert _now(data) == _strict(data)
+    edited = data[:at] + edit + data[at + len(edit) :]
+    assert _now(edited) == _strict(edited)
+
+
+def test_format_check_imports_neither_orjson_nor_typing(tmp_path: Any) -> None:
+    path = tmp_path / "external_id_mapping.json"
+    path.write_bytes(_canonical(DOC))
+    code = (
+        "import sys\nfrom extid.main import main\n"
+        f"rc = main(['format', '--check', {str(path)!r}])\n"
+        "print(rc, sorted(m for m in ('orjson', 'typing', 'argparse') if m in sys.modules))"
+    )
+    # Without coverage in the child: it imports typing itself.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split("\n")[0] == "0 []"
