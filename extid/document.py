@@ -23,7 +23,7 @@ from .ids import INTERNAL_ID_RE, TOOLS
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any, Literal, TypeAlias
+    from typing import Any, BinaryIO, Literal, TypeAlias
 
 # A string, so that typing is not needed at run time (only in annotations, never evaluated).
 Kind: TypeAlias = "Literal['mapping', 'counters']"
@@ -108,6 +108,19 @@ def _is_large(obj: Any) -> bool:
 def _stdlib_dump(obj: Any) -> bytes:
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return text.encode("utf-8", "surrogatepass") + b"\n"
+
+
+def read_to_limit(f: BinaryIO, size: int) -> bytes:
+    """The rest of file `f`, whose size fstat gave as `size`, up to MAX_BYTES + 1 bytes.
+
+    Asks for `size + 1` bytes first: asking for MAX_BYTES + 1 makes Python allocate that much
+    for every read (~0.8 ms for a 1.6 MB file instead of ~0.1 ms). A file that grew since the
+    fstat is read on to the limit, so an oversized file is still seen as oversized.
+    """
+    data = f.read(min(size, MAX_BYTES) + 1)
+    if len(data) > size:
+        data += f.read(MAX_BYTES + 1 - len(data))
+    return data
 
 
 def conflict_marker_line(data: bytes) -> int | None:

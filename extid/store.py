@@ -314,7 +314,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
         if st.st_size > document.MAX_BYTES:  # refuse before reading: it could be 200 GB
             limit = document.MAX_BYTES
             raise ParseError(name, "", f"file is {st.st_size} bytes, over the {limit}-byte limit")
-        data = f.read(document.MAX_BYTES + 1)
+        data = document.read_to_limit(f, st.st_size)
     return data
 
 

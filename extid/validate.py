@@ -289,7 +289,7 @@ def read_file(path: str) -> bytes:
             raise ParseError(
                 path, "", f"file is {size} bytes, over the {document.MAX_BYTES}-byte limit"
             )
-        return f.read(document.MAX_BYTES + 1)
+        return document.read_to_limit(f, size)
 
 
 def load_file(path: str) -> tuple[Any, Kind]:
