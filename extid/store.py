@@ -172,7 +172,9 @@ def _unlink_quietly(path: str | None) -> None:
             os.unlink(path)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes, *, backup: str | os.PathLike[str] | None = None
+) -> None:
     """Replace `path` with `data` atomically and durably, keeping its mode (and owner as root).
 
     Steps, in order (each a patchable `os.*` call):
@@ -191,6 +193,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     Any failure in 2-7 removes the temp file and leaves the old file as it was; a failure in 8
     puts the old version back with `os.replace(keep, path)`. No step is retried: a failed
     fsync means the data may be lost, and trying again cannot tell. Raises `WriteError`.
+
+    `backup`: the `.bak` that `create_backup` just made of `path` (a second name of the old
+    version already): it serves as `keep`, which saves steps 6 and 9 on every save. A roll
+    back then moves it onto `path`, which loses nothing, since both held the same version.
     """
     target = os.fspath(path)
     old = _lstat(target)
@@ -206,7 +212,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         os.fsync(fd)
         closing, fd = fd, None
         os.close(closing)
-        if old is not None:
+        if backup is not None:
+            keep = os.fspath(backup)
+        elif old is not None:
             keep = _link_or_none(target, _temp_name(target))
         os.replace(temp, target)
     except OSError as e:
@@ -214,13 +222,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             with contextlib.suppress(OSError):
                 os.close(fd)
         _unlink_quietly(temp)
-        _unlink_quietly(keep)
+        if backup is None:
+            _unlink_quietly(keep)
         raise WriteError(f"{target}: write failed ({_reason(e)}); the file is unchanged") from e
     try:
         fsync_dir(os.path.dirname(target) or os.curdir)
     except OSError as e:
         raise _roll_back(target, keep, e) from e
-    _unlink_quietly(keep)
+    if backup is None:
+        _unlink_quietly(keep)
 
 
 def _copy_mode_and_owner(fd: int, old: os.stat_result) -> None:
@@ -794,8 +804,7 @@ class Store:
         for kind in (COUNTERS, MAPPING):
             if kind in files:
                 path = str(self.path(kind))
-                create_backup(path, durable=False)
-                atomic_write(path, files[kind])
+                atomic_write(path, files[kind], backup=create_backup(path, durable=False))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[State]:

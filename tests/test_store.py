@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_helpers import (
@@ -177,9 +178,9 @@ def test_write_sets_updated_and_writes_counters_first(
     order: list[str] = []
     real = store.atomic_write
 
-    def spy(path: str | os.PathLike[str], data: bytes) -> None:
+    def spy(path: str | os.PathLike[str], data: bytes, **options: Any) -> None:
         order.append(os.path.basename(path))
-        real(path, data)
+        real(path, data, **options)
 
     monkeypatch.setattr(store, "atomic_write", spy)
     with Store(state_dir).transaction() as state:
