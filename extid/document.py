@@ -1,6 +1,7 @@
 """The two documents as bytes: strict parse, canonical dump, kind detection.
 
-Pure: bytes in, Python objects out (and back). Speed matters here (hooks run on every commit and
+Pure but for reading a state file (read_file, read_to_limit): bytes in, Python objects out
+(and back). Speed matters here (hooks run on every commit and
 registries reach 100k entries), so the common case takes a fast path:
 
 * orjson parses; if the canonical dump of the result equals the input bytes, the input is
@@ -14,11 +15,11 @@ registries reach 100k entries), so the common case takes a fast path:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import namedtuple
 
 from .errors import ParseError, jpath
-from .ids import INTERNAL_ID_RE, TOOLS
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -121,6 +122,21 @@ def read_to_limit(f: BinaryIO, size: int) -> bytes:
     if len(data) > size:
         data += f.read(MAX_BYTES + 1 - len(data))
     return data
+
+
+def read_file(path: str) -> bytes:
+    """Read a state file without following a symlink and without reading an oversized file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        if os.path.islink(path):
+            raise ParseError(path, "", "is a symlink; refused") from None
+        raise ParseError(path, "", e.strerror or str(e)) from None
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_BYTES:
+            raise ParseError(path, "", f"file is {size} bytes, over the {MAX_BYTES}-byte limit")
+        return read_to_limit(f, size)
 
 
 def conflict_marker_line(data: bytes) -> int | None:
@@ -457,6 +473,9 @@ def kind_of(obj: Any, name: str = "") -> Kind | None:
     if "mapping" in base:
         return MAPPING
     if isinstance(obj, dict) and obj:
+        # deferred: ids compiles its patterns on import (~1 ms), which format does not need
+        from .ids import INTERNAL_ID_RE, TOOLS
+
         if all(k in TOOLS for k in obj):
             return COUNTERS
         if all(INTERNAL_ID_RE.fullmatch(k) for k in obj):

@@ -16,7 +16,7 @@ import json
 import os
 
 from . import document
-from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE
+from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, read_file
 from .errors import ExtidError, ParseError, Problem, jpath
 from .ids import (
     EPIC_REF_RE,
@@ -273,23 +273,6 @@ def check_pair(
 
 
 # --- files ---------------------------------------------------------------------------------
-
-
-def read_file(path: str) -> bytes:
-    """Read a state file without following a symlink and without reading an oversized file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as e:
-        if os.path.islink(path):
-            raise ParseError(path, "", "is a symlink; refused") from None
-        raise ParseError(path, "", e.strerror or str(e)) from None
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > document.MAX_BYTES:
-            raise ParseError(
-                path, "", f"file is {size} bytes, over the {document.MAX_BYTES}-byte limit"
-            )
-        return document.read_to_limit(f, size)
 
 
 def load_file(path: str) -> tuple[Any, Kind]:

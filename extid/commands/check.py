@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from ..document import COUNTERS_FILE, MAPPING_FILE
-from ..validate import check_paths
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
@@ -31,6 +30,9 @@ def default_files(state_dir: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace | SimpleNamespace) -> int:
+    # deferred: `format` imports this module for default_files and needs no validation
+    from ..validate import check_paths
+
     files = args.files or default_files(args.state_dir)
     problems = check_paths(files)
     for problem in problems:

@@ -12,10 +12,9 @@ import os
 import sys
 
 from .. import document
-from ..document import COUNTERS_FILE, MAPPING_FILE
+from ..document import COUNTERS_FILE, MAPPING_FILE, read_file
 from ..errors import ExtidError
 from ..migrations import version_of
-from ..validate import read_file
 from .check import default_files
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
