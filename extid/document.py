@@ -57,7 +57,8 @@ _FLOAT_TOKEN_RE = re.compile(rb"(?:\A|: |\n *)-?[0-9]+[.eE]")
 # have neither, so the full pattern runs only when `[` or a leading number says it might match.
 _FLOAT_MEMBER_RE = re.compile(rb": -?[0-9]+[.eE]")
 _CONFLICT_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
-_CONFLICT_RE = re.compile(rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)", re.M)
+# Compiled only when a marker substring is there (see conflict_marker_line), by re's cache.
+_CONFLICT_PATTERN = rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)"
 # In canonical bytes every newline is structural and a value at depth d is indented 2*d, so a
 # line indented deeper than this is nesting over MAX_DEPTH: the fast path must not accept it.
 _TOO_DEEP = b"\n" + b" " * (2 * MAX_DEPTH + 2)
@@ -145,7 +146,7 @@ def conflict_marker_line(data: bytes) -> int | None:
     # skip ahead by), and most files have no marker at all.
     if not any(marker in data for marker in _CONFLICT_MARKERS):
         return None
-    m = _CONFLICT_RE.search(data)
+    m = re.search(_CONFLICT_PATTERN, data, re.M)
     return None if m is None else data.count(b"\n", 0, m.start()) + 1
 
 

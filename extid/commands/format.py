@@ -15,7 +15,6 @@ from .. import document
 from ..document import COUNTERS_FILE, MAPPING_FILE, read_file
 from ..errors import ExtidError
 from ..migrations import version_of
-from .check import default_files
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
@@ -34,7 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace | SimpleNamespace) -> int:
     rc = 0
-    for path in args.files or default_files(args.state_dir):
+    if args.files:
+        paths = args.files
+    else:
+        from .check import default_files  # deferred: hooks always pass file names
+
+        paths = default_files(args.state_dir)
+    for path in paths:
         try:
             with _store_lock(path, args):
                 rc |= _format_one(path, args.check)
