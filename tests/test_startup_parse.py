@@ -4,9 +4,6 @@ budget of the hooks): same object, same flag, same error as the strict parse it 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -122,19 +119,3 @@ def test_generated_documents_and_edits_agree(obj: Any, at: int, edit: bytes) -> 
     assert _now(data) == _strict(data)
     edited = data[:at] + edit + data[at + len(edit) :]
     assert _now(edited) == _strict(edited)
-
-
-def test_format_check_imports_neither_orjson_nor_typing(tmp_path: Any) -> None:
-    path = tmp_path / "external_id_mapping.json"
-    path.write_bytes(_canonical(DOC))
-    code = (
-        "import sys\nfrom extid.main import main\n"
-        f"rc = main(['format', '--check', {str(path)!r}])\n"
-        "print(rc, sorted(m for m in ('orjson', 'typing', 'argparse') if m in sys.modules))"
-    )
-    # Without coverage in the child: it imports typing itself.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert out.stdout.split("\n")[0] == "0 []"

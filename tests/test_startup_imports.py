@@ -1,0 +1,69 @@
+"""What the hooks' command lines import (start-up is most of a hook's cost on a small file):
+checked on `sys.modules` in a fresh interpreter, not by timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOC = {
+    "mappings": {"TASK-ab12": {"created": "2025-01-08T10:00:00Z", "jira": "PROJ-1"}},
+    "updated": "2025-01-08T10:30:00Z",
+    "version": "1.0",
+}
+COUNTERS = {"counters": {"jira": {"PROJ": 2}}, "updated": "2025-01-08T10:30:00Z", "version": "1.0"}
+
+#: Heavy or unneeded on every hook path: the store and git layers, jsonschema, orjson (small
+#: files use the stdlib json), argparse (the hooks' command lines are parsed without it).
+NEVER = ("argparse", "orjson", "jsonschema", "git", "filelock", "extid.store", "extid.git")
+
+
+def _canonical(obj: object) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _imports(argv: list[str]) -> tuple[int, set[str]]:
+    """Exit code of `extid ARGV` run in a fresh interpreter, and the modules it imported."""
+    code = (
+        "import sys\nbefore = set(sys.modules)\nfrom extid.main import main\n"
+        f"try:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
+        "print()\nprint(rc, *sorted(set(sys.modules) - before))"
+    )
+    # Without coverage in the child: it would have imported much of this before main.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    rc, *modules = out.stdout.splitlines()[-1].split()
+    return int(rc), set(modules)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    (tmp_path / "external_id_mapping.json").write_text(_canonical(DOC))
+    (tmp_path / "external_id_counters.json").write_text(_canonical(COUNTERS))
+    return tmp_path
+
+
+def test_format_check_imports_only_the_document_layer(state: Path) -> None:
+    rc, modules = _imports(["format", "--check", str(state / "external_id_mapping.json")])
+    assert rc == 0
+    assert not modules & {*NEVER, "typing", "extid.ids", "extid.validate", "difflib"}
+
+
+def test_check_imports_no_heavy_module(state: Path) -> None:
+    rc, modules = _imports(["check", str(state / "external_id_mapping.json")])
+    assert rc == 0
+    assert "extid.validate" in modules  # the test sees what check imports
+    assert not modules & set(NEVER)
+
+
+def test_version_imports_no_json() -> None:
+    rc, modules = _imports(["--version"])
+    assert rc == 0
+    assert not modules & {*NEVER, "json", "typing", "extid.document"}
