@@ -23,7 +23,7 @@ from .errors import ParseError, jpath
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Container, Iterable
     from typing import Any, BinaryIO, Literal, TypeAlias
 
 # A string, so that typing is not needed at run time (only in annotations, never evaluated).
@@ -347,9 +347,29 @@ def _slow_parse(data: bytes, name: str) -> Any:
     except RecursionError:
         raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
     # A lone surrogate can only come from a backslash-u escape: raw ones are invalid UTF-8.
-    if not _within_limits(obj, 0, "\\ud" in text or "\\uD" in text):
+    if "\\ud" in text or "\\uD" in text:
+        sound = _within_limits(obj, 0, True)
+    else:
+        sound = _nesting_within_limit(obj)
+    if not sound:
         _check_tree(obj, "$", 0, name)  # builds the JSON path of the problem and raises
     return obj
+
+
+def _nesting_within_limit(obj: Any) -> bool:
+    """`_within_limits(obj, 0, False)` for a parsed document, one level at a time over its
+    containers only: ~3x faster on a 1k-entry file (0.24 against 0.72 ms)."""
+    level = [obj] if isinstance(obj, (dict, list)) else []
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for container in level
+            for child in (container.values() if type(container) is dict else container)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return True
+    return not any(level)  # a container at MAX_DEPTH must be empty: its children are past it
 
 
 def _within_limits(obj: Any, depth: int, strings: bool) -> bool:
@@ -603,3 +623,85 @@ class _Body(namedtuple("_Body", ["data", "start", "stop"])):
     def key_at(self, at: int) -> str:
         # Keys are internal IDs: no escapes, so the next quote closes the key.
         return self.data[at + 5 : self.data.index(b'"', at + 5)].decode()
+
+
+class EntryDiff(namedtuple("EntryDiff", ["changed", "removed", "rest"])):
+    """How a canonical mapping document differs from an earlier one, entry by entry:
+    `changed` key -> entry (new or different), `removed` the keys gone, `rest` the fields
+    besides "mappings" (the envelope)."""
+
+    __slots__ = ()
+    changed: dict[str, Any]
+    removed: set[str]
+    rest: dict[str, Any]
+
+
+#: Above this many differing entries a whole parse is as quick, and simpler to trust.
+DIFF_LIMIT = 2000
+
+
+def diff_entries(old: bytes, new: bytes, old_keys: Container[str]) -> EntryDiff | None:
+    """The entries `new` changed compared with `old`, when both are canonical mapping
+    documents and `new` was most likely written by extid too; None when that cannot be shown
+    cheaply (the caller parses `new` whole, which also names any problem).
+
+    For the store, when another process wrote the registry since this one last read it:
+    comparing the two files as runs of entry bytes (C-speed splits and set operations) and
+    parsing only what differs costs ~3 ms at 10k entries, against ~60 ms for a whole parse
+    and validation. `old_keys` are the keys of `old` as parsed (to rule out a key twice).
+    Every changed entry must be exactly its own canonical rendering, and the entries of
+    `new` must ascend, so `new` is the canonical dump of the document returned.
+    """
+    if not (old.startswith(_ENTRIES_HEAD + b'    "') and new.startswith(_ENTRIES_HEAD + b'    "')):
+        return None
+    rest = _canonical_rest(new)
+    if rest is None:
+        return None
+    before = old[len(_ENTRIES_HEAD) + 5 : old.rfind(_SLICE_END)].split(_ENTRY_BORDER)
+    after = new[len(_ENTRIES_HEAD) + 5 : new.rfind(_SLICE_END)].split(_ENTRY_BORDER)
+    gone, came = set(before), set(after)
+    gone.difference_update(after)
+    came.difference_update(before)
+    if len(gone) + len(came) > DIFF_LIMIT or after != sorted(after):
+        return None
+    removed = {chunk[: chunk.index(b'"')].decode() for chunk in gone}
+    changed: dict[str, Any] = {}
+    for chunk in came:
+        entry = _entry_of(chunk)
+        if (
+            entry is None
+            or entry[0] in changed
+            or (entry[0] in old_keys and entry[0] not in removed)
+        ):
+            return None  # not canonical, or a key twice
+        changed[entry[0]] = entry[1]
+    return EntryDiff(changed, removed - changed.keys(), rest)
+
+
+def _canonical_rest(data: bytes) -> dict[str, Any] | None:
+    """The fields after "mappings" of a canonical mapping document, if they are canonical."""
+    end = data.rfind(_SLICE_END)
+    try:
+        doc = json.loads(b'{"mappings": {}' + data[end + len(_SLICE_END) :])
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or any(key <= "mappings" for key in doc if key != "mappings"):
+        return None
+    rest = {key: value for key, value in doc.items() if key != "mappings"}
+    return rest if data[end:] == _envelope_tail(rest) else None
+
+
+def _entry_of(chunk: bytes) -> tuple[str, Any] | None:
+    """(key, entry) of one entry's bytes as split out by `diff_entries` (`KEY": {...}`), if
+    they are exactly the canonical rendering of that entry."""
+    try:
+        parsed = json.loads(b'{"' + chunk + b"}")
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or len(parsed) != 1:
+        return None
+    ((key, entry),) = parsed.items()
+    quoted = _plain_quoted(key)
+    if quoted is None or _render_entry(key, entry) != b'    "' + chunk:
+        return None
+    return key, entry

@@ -7,6 +7,7 @@ hold it to the ordinary transaction: same results, same errors, byte-identical f
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -17,6 +18,7 @@ from store_helpers import COUNTERS, COUNTERS_FILE, MAPPING, MAPPING_FILE, sample
 
 from extid import mapper as mapper_module
 from extid import store as store_module
+from extid.document import canonical
 from extid.errors import ConflictError, ExtidError, ValidationError
 from extid.mapper import ExternalIDMapper
 from extid.store import Store
@@ -191,3 +193,60 @@ def test_an_old_format_file_is_written_whole_then_spliced(tmp_path: Path) -> Non
     written = (tmp_path / MAPPING_FILE).read_bytes()
     assert b'"version"' not in written  # an ordinary write keeps the version (migrate upgrades)
     assert b'"TASK-A1-0002": {' in written
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_two_stores_taking_turns_match_one_ordinary_writer(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each store sees the other's writes through the entry diff (`_refreshed`)."""
+    shared, reference = tmp_path / "shared", tmp_path / "reference"
+    for d in (shared, reference):
+        write_state(d, *registry(80))
+    refreshed: list[bool] = []
+    real = Store._refreshed
+
+    def spy(self: Store, snapshot: Any, raw: Any) -> Any:
+        result = real(self, snapshot, raw)
+        refreshed.append(result is not None)
+        return result
+
+    monkeypatch.setattr(Store, "_refreshed", spy)
+    turns = [ExternalIDMapper(Store(shared)), ExternalIDMapper(Store(shared))]
+    slow = ExternalIDMapper(reference)
+    rng = random.Random(seed)
+    for i, op in enumerate(random_ops(rng, 80)):
+        got = apply(rng.choice(turns), op, general=False)
+        assert got == apply(slow, op, general=True), (i, op)
+        assert files(shared) == files(reference), (i, op)
+    assert refreshed.count(True) > 20
+
+
+def test_a_hand_edit_between_operations_is_read_whole(tmp_path: Path) -> None:
+    """A file that is not canonical any more cannot be diffed entry by entry."""
+    write_state(tmp_path, *registry(40))
+    mapper = ExternalIDMapper(tmp_path)
+    mapper.allocate("TASK-A1-0001", "github")
+    path = tmp_path / MAPPING_FILE
+    data = path.read_bytes()
+    # The same document with one entry re-indented by hand and another one given a task.
+    edited = data.replace(b'"TASK-A1-0001": {\n      "created"', b'"TASK-A1-0001": {\n  "created"')
+    edited = edited.replace(b'"github": "2037"', b'"github": "2090"')
+    path.write_bytes(edited)
+    assert mapper.allocate("TASK-A1-0002", "github") == "2091"
+    assert mapper.store._snapshot is not None
+    written = path.read_bytes()
+    assert written == canonical(json.loads(written))  # canonical again
+
+
+def test_a_diff_that_would_collide_is_read_whole_and_refused(tmp_path: Path) -> None:
+    write_state(tmp_path, *registry(40))
+    mapper = ExternalIDMapper(tmp_path)
+    mapper.allocate("TASK-A1-0001", "github")
+    path = tmp_path / MAPPING_FILE
+    # Another writer (a bad merge) gives a second task the same github ID, canonically.
+    doc = json.loads(path.read_bytes())
+    doc["mappings"]["TASK-A1-0002"] = {"github": "2038"}
+    path.write_bytes(canonical(doc))
+    with pytest.raises(ValidationError, match="also held by"):
+        mapper.allocate("TASK-A1-0003", "github")
