@@ -119,3 +119,18 @@ def test_generated_documents_and_edits_agree(obj: Any, at: int, edit: bytes) -> 
     assert _now(data) == _strict(data)
     edited = data[:at] + edit + data[at + len(edit) :]
     assert _now(edited) == _strict(edited)
+
+
+def _deep(depth: int, leaf: Any, wide: bool) -> Any:
+    obj = leaf
+    for level in range(depth):
+        obj = [obj, {}] if wide and level % 2 else {"k": obj, "s": "x"}
+    return obj
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("leaf", [1, "x", {}, [], {"a": 1}, [[]]])
+@pytest.mark.parametrize("depth", [0, 1, 62, 63, 64, 65, 66])
+def test_nesting_walk_agrees_with_within_limits(depth: int, leaf: Any, wide: bool) -> None:
+    obj = _deep(depth, leaf, wide)
+    assert document._nesting_within_limit(obj) == document._within_limits(obj, 0, False)
