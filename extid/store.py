@@ -905,6 +905,12 @@ class Store:
             hold[1] = snapshot.state
             try:
                 yield snapshot.state, tracker
+            except BaseException:
+                # A refusal before any change (a conflict, a bad argument) keeps the snapshot:
+                # rebuilding it costs a whole parse. Anything touched drops it.
+                if not tracker.before and snapshot.state.counters == counters_before:
+                    self._snapshot = snapshot
+                raise
             finally:
                 hold[1] = None
             self._commit_tracked(snapshot, tracker, counters_before)

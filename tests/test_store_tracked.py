@@ -127,9 +127,11 @@ def test_a_refused_operation_leaves_files_and_next_operations_right(tmp_path: Pa
     mapper = ExternalIDMapper(tmp_path)
     mapper.allocate("TASK-A1-0001", "github")
     before = files(tmp_path)
+    kept = mapper.store._snapshot
     with pytest.raises(ConflictError):
         mapper.record("TASK-A1-0002", "github", "2038")
     assert files(tmp_path) == before
+    assert mapper.store._snapshot is kept  # refused before any change: no re-parse
     assert mapper.allocate("TASK-A1-0002", "github") == "2039"
 
 
