@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extid.document import canonical, splice_mappings
+from extid.document import canonical, diff_entries, splice_mappings
 
 HASH = st.text("0123456789abcdef", min_size=4, max_size=4)
 SUBS = st.sampled_from(["", "E01-", "E02-", "X9-"])
@@ -89,3 +89,33 @@ def test_splice_declines_keys_that_need_escapes() -> None:
     for key in ('TASK-"0002', "TASK-\u00e90002", "TASK-\\0002"):
         assert splice_mappings(old, document({**before, key: {}}), [key]) is None
     assert json.loads(old)  # untouched input
+
+
+@settings(max_examples=300, deadline=None)
+@given(MAPPINGS, MAPPINGS)
+def test_diff_entries_finds_exactly_what_changed(
+    before: dict[str, Any], other: dict[str, Any]
+) -> None:
+    after = {**before, **other}
+    for key in list(before)[::3]:
+        after.pop(key, None)
+    old, new = canonical(document(before)), canonical(document(after, "2026-11-26T10:00:00Z"))
+    diff = diff_entries(old, new, before)
+    if not before or not after:
+        assert diff is None  # `{}` has no entries to compare
+        return
+    assert diff is not None
+    assert diff.changed == {k: v for k, v in after.items() if before.get(k) != v}
+    assert diff.removed == set(before) - set(after)
+    assert diff.rest == {"updated": "2026-11-26T10:00:00Z", "version": "1.0"}
+
+
+def test_diff_entries_declines_what_is_not_canonical() -> None:
+    before = {f"TASK-{n:04x}": {"github": str(n + 1)} for n in range(5)}
+    old = canonical(document(before))
+    reindented = old.replace(b'\n      "github": "3"', b'\n        "github": "3"')
+    twice = old.replace(b'    "TASK-0002"', b'    "TASK-0001"')  # a key twice, still in order
+    unsorted = old.replace(b'"TASK-0001"', b'"TASK-0009"')
+    tail = old.replace(b'"version": "1.0"', b'"version":  "1.0"')
+    for new in (reindented, twice, unsorted, tail, b"{}", old[:-3]):
+        assert diff_entries(old, new, before) is None, new
