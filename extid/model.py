@@ -112,7 +112,7 @@ class Index:
 
         One pass over every entry of a registry that was just loaded: kept to plain dict
         operations (the first allocation of a process on a 10k registry waits for it), the
-        same result as `add` for each entry in turn, which `test_model` checks.
+        same result as `add` for each entry in turn (tests/test_model_index.py).
         """
         index = cls()
         clashes: list[Clash] = []
