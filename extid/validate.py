@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .document import Kind
+    from .model import CounterKey
 
 _FIELD_RULES: dict[str, tuple[Callable[[str], Any], str]] = {
     "jira": (KEYED_ID_RE.fullmatch, "is not a jira ID KEY-n (e.g. PROJ-456)"),
@@ -66,17 +67,26 @@ def _short(value: Any) -> str:
 # --- one document -------------------------------------------------------------------------
 
 
-def check_document(obj: Any, kind: Kind, name: str, *, semantics: bool = True) -> list[Problem]:
+def check_document(
+    obj: Any,
+    kind: Kind,
+    name: str,
+    *,
+    semantics: bool = True,
+    high: dict[CounterKey, int] | None = None,
+) -> list[Problem]:
     """All problems of one current-version document (schema, then semantics).
 
     `semantics=False` leaves out what is wrong *between* entries (an external ID held twice,
     IDs equal up to case): such a file is readable, not corrupt, and must not be "recovered"
     from an older backup; it needs `extid resolve` or a hand edit.
+    `high`, for a mapping document whose envelope holds a "mappings" object: filled with
+    `model.highest_used` of it, found in the same pass (for `check_pair`).
     """
     structural: list[Problem] = []
     semantic: list[Problem] = []
     if kind == MAPPING:
-        _check_mapping(obj, name, structural, semantic)
+        _check_mapping(obj, name, structural, semantic, high)
     else:
         _check_counters(obj, name, structural)
     if structural:
@@ -117,7 +127,13 @@ def _check_envelope(doc: Any, kind: Kind, name: str, out: list[Problem]) -> bool
     return True
 
 
-def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Problem]) -> None:
+def _check_mapping(
+    doc: Any,
+    name: str,
+    out: list[Problem],
+    semantic: list[Problem],
+    high: dict[CounterKey, int] | None,
+) -> None:
     if not _check_envelope(doc, MAPPING, name, out):
         return
     folded: dict[str, str] = {}
@@ -152,7 +168,7 @@ def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Probl
             rule = rule_of(field)
             if rule is None:
                 out.append(Problem(name, _entry_path(internal, field), "unknown field (typo?)"))
-            elif type(value) is not str or rule[0](value) is None:
+            elif type(value) is not str or (m := rule[0](value)) is None:
                 out.append(Problem(name, _entry_path(internal, field), f"{show(value)} {rule[1]}"))
             elif field in TOOLS:
                 other = holders.setdefault((field, value), internal)
@@ -164,6 +180,14 @@ def _check_mapping(doc: Any, name: str, out: list[Problem], semantic: list[Probl
                             f"{field} {value} is also held by {show(other)}",
                         )
                     )
+                if high is not None:  # the match of KEYED_ID_RE or NUMERIC_ID_RE: well formed
+                    key, number = (
+                        ((field, m[1]), int(m[2]))
+                        if field in KEYED_TOOLS
+                        else ((field, None), int(value))
+                    )
+                    if number > high.get(key, 0):
+                        high[key] = number
 
 
 def _entry_path(internal: str, field: str | None = None) -> str:
@@ -294,15 +318,19 @@ def check_paths(paths: Iterable[str]) -> list[Problem]:
     one directory under the standard names (the sibling is read from disk if not given)."""
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
+    highs: dict[str, dict[CounterKey, int]] = {}  # of the mapping documents, for check_pair
     for path in paths:
         try:
             obj, kind = load_file(path)
         except ExtidError as e:
             problems.append(_as_problem(path, e))
             continue
-        problems.extend(check_document(obj, kind, path))
+        high: dict[CounterKey, int] = {}
+        problems.extend(check_document(obj, kind, path, high=high))
         loaded[path] = obj
-    problems.extend(_check_pairs(loaded))
+        if kind == MAPPING:
+            highs[path] = high
+    problems.extend(_check_pairs(loaded, highs))
     return problems
 
 
@@ -315,14 +343,14 @@ def _as_problem(path: str, e: ExtidError) -> Problem:
     )
 
 
-def _check_pairs(loaded: dict[str, Any]) -> list[Problem]:
+def _check_pairs(loaded: dict[str, Any], highs: dict[str, dict[CounterKey, int]]) -> list[Problem]:
     problems: list[Problem] = []
     for path, obj in loaded.items():
         directory, base = os.path.split(path)
         if base == MAPPING_FILE:
             other = os.path.join(directory, COUNTERS_FILE)
             counters = loaded[other] if other in loaded else _quiet_load(other)
-            problems.extend(check_pair(obj, counters, path, other))
+            problems.extend(check_pair(obj, counters, path, other, highs.get(path)))
         elif base == COUNTERS_FILE:
             other = os.path.join(directory, MAPPING_FILE)
             if other not in loaded:  # else reported from the mapping's side
