@@ -8,8 +8,7 @@ last *used* number can then never make an ID come round twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from .ids import (
     KEYED_ID_RE,
@@ -20,6 +19,11 @@ from .ids import (
     fold,
     parse_external,
 )
+
+TYPE_CHECKING = False  # not typing's: see errors.py (check_pair imports this module)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 CounterKey = tuple[str, "str | None"]  # (tool, project key or None)
 
@@ -82,10 +86,11 @@ _KEYED_SET = frozenset(KEYED_TOOLS)
 _NUMERIC_SET = frozenset(TOOLS) - _KEYED_SET
 
 
-class Clash(NamedTuple):
+class Clash(namedtuple("Clash", ["internal", "tool", "value", "other"])):
     """An entry that would share an identity with another one: the same internal ID up to
     case (`tool` None) or the same external ID in `tool`."""
 
+    __slots__ = ()
     internal: str
     tool: str | None
     value: str
