@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import document, migrations, model
+from . import document, entries, migrations, model
 from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, Kind
 from .errors import (
     ExtidError,
@@ -885,9 +885,9 @@ class Store:
 
         While the files on disk are byte for byte what this `Store` last read or wrote, the
         state is not parsed, validated, copied or dumped again: only the touched entries are
-        checked, and spliced into the previous bytes (`document.splice_mappings`); when
+        checked, and spliced into the previous bytes (`entries.splice_mappings`); when
         another process wrote meanwhile, only the entries that differ are read
-        (`document.diff_entries`). Yields `(state, None)` where that cannot be done (a file
+        (`entries.diff_entries`). Yields `(state, None)` where that cannot be done (a file
         to recover or with collisions, or an enclosing transaction to join): an ordinary
         transaction, with the usual checks.
         """
@@ -976,7 +976,7 @@ class Store:
         if old is None or new is None or not snapshot.spliceable:
             return None
         state, index, name = snapshot.state, snapshot.index, str(self.mapping_path)
-        diff = document.diff_entries(old, new, state.mappings)
+        diff = entries.diff_entries(old, new, state.mappings)
         if diff is None or diff.rest.get("version") != migrations.CURRENT:
             return None
         try:
@@ -1034,7 +1034,7 @@ class Store:
         state, name = snapshot.state, str(self.path(kind))
         old = snapshot.raw[0]
         if kind == MAPPING and snapshot.spliceable and old is not None:
-            spliced = document.splice_mappings(old, state.mapping, changed)
+            spliced = entries.splice_mappings(old, state.mapping, changed)
             if spliced is not None:
                 return spliced
         return encode(state.doc(kind), kind, state.version(kind), name)

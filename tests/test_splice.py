@@ -1,5 +1,6 @@
-"""document.splice_mappings: editing a few entries of canonical bytes gives the canonical bytes
-of the edited document, exactly (the store writes what it returns)."""
+"""extid.entries: editing a few entries of canonical bytes (splice_mappings) gives the canonical
+bytes of the edited document, exactly (the store writes what it returns); comparing two versions
+(diff_entries) finds exactly what changed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extid.document import canonical, diff_entries, splice_mappings
+from extid.document import canonical
+from extid.entries import diff_entries, splice_mappings
 
 HASH = st.text("0123456789abcdef", min_size=4, max_size=4)
 SUBS = st.sampled_from(["", "E01-", "E02-", "X9-"])
