@@ -387,17 +387,22 @@ def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
     """
     from .validate import check_document
 
-    obj = document.load(data, name)
-    found = document.kind_of(obj, name)
-    if isinstance(obj, dict) and found is not None and found != kind:
-        raise ParseError(name, "$", f"holds a {found} document, expected {kind}")
-    doc, version = migrations.upgrade(obj, kind, name)
+    doc, version = parse_upgraded(data, kind, name)
     # Collisions between entries make a file wrong, not corrupt: restoring an older version
     # would throw away the merge that caused them. Writes still refuse them (see `_commit`).
     problems = check_document(doc, kind, name, semantics=False)
     if problems:
         raise ValidationError(problems)
     return doc, version
+
+
+def parse_upgraded(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
+    """`decode` without the validation: parsed, of the right kind, upgraded."""
+    obj = document.load(data, name)
+    found = document.kind_of(obj, name)
+    if isinstance(obj, dict) and found is not None and found != kind:
+        raise ParseError(name, "$", f"holds a {found} document, expected {kind}")
+    return migrations.upgrade(obj, kind, name)
 
 
 def encode(doc: dict[str, Any], kind: Kind, version: str, name: str) -> bytes:
@@ -950,13 +955,19 @@ class Store:
     def _built(self, raw: tuple[bytes | None, bytes | None]) -> _Snapshot | None:
         """A snapshot of the files' bytes `raw` parsed whole, or None if they need the
         ordinary path (to be recovered, refused or have their collisions named)."""
+        from .validate import check_document
+
+        index, name = model.Index(), str(self.mapping_path)
         try:
-            mapping = self._decode_or_empty(MAPPING, raw[0])
+            if raw[0] is None:
+                mapping = empty_document(MAPPING), migrations.CURRENT
+            else:
+                mapping = parse_upgraded(raw[0], MAPPING, name)
             counters = self._decode_or_empty(COUNTERS, raw[1])
         except ExtidError:
             return None
-        index, clashes = model.Index.build(mapping[0]["mappings"])
-        if clashes:
+        # One pass validates (collisions included) and indexes.
+        if check_document(mapping[0], MAPPING, name, index=index):
             return None
         # Whether later writes may splice into these bytes, and a refresh diff them: ~1 ms
         # for a dump at 10k entries, once per process.

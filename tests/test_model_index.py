@@ -38,6 +38,13 @@ def test_build_is_add_in_turn_and_agrees_with_the_full_rules(mappings: dict[str,
         if "also held by" in p.message or "differ only in case" in p.message
     ]
     assert len(semantic) == len(clashes)
+    filled = model.Index()
+    if not check_document(doc, "mapping", "m.json", index=filled):  # what the store's load uses
+        assert (filled.folded, filled.holders, filled.high) == (
+            built.folded,
+            built.holders,
+            built.high,
+        )
 
 
 def test_discard_then_add_moves_an_entry() -> None:
@@ -49,3 +56,17 @@ def test_discard_then_add_moves_an_entry() -> None:
         model.Clash("TASK-0004", "github", "4", "TASK-0002")
     ]
     assert index.high == {("jira", "PROJ"): 3, ("github", None): 4}  # never lowered
+
+
+def test_the_validation_pass_fills_the_same_index_as_build() -> None:
+    mappings: dict[str, Any] = {
+        f"TASK-E{n % 3:02d}-{n:04x}": {"jira": f"PROJ-{n + 1}", "github": str(2 * n + 1)}
+        for n in range(50)
+    }
+    mappings["TASK-a3f2"] = {"linear": "TEAM-9", "created": "2026-01-01T00:00:00Z"}
+    doc = {"mappings": mappings, "updated": "2026-01-01T00:00:00Z", "version": "1.0"}
+    filled = model.Index()
+    assert check_document(doc, "mapping", "m.json", index=filled) == []
+    built, clashes = model.Index.build(mappings)
+    assert clashes == []
+    assert (filled.folded, filled.holders, filled.high) == (built.folded, built.holders, built.high)
