@@ -343,7 +343,7 @@ def _slow_parse(data: bytes, name: str) -> Any:
     except json.JSONDecodeError as e:
         raise ParseError(name, f"line {e.lineno} column {e.colno}", e.msg) from None
     except _Refused as e:
-        raise ParseError(name, e.where or _locate(text, e.token), str(e)) from None
+        raise ParseError(name, e.locate(text), str(e)) from None
     except RecursionError:
         raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
     # A lone surrogate can only come from a backslash-u escape: raw ones are invalid UTF-8.
@@ -403,9 +403,43 @@ def _encodable(value: str) -> bool:
 
 
 class _Refused(ValueError):
-    def __init__(self, message: str, where: str = "", token: str = "") -> None:
+    def __init__(
+        self, message: str, where: str = "", token: str = "", duplicate: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.where, self.token = where, token
+        self.where, self.token, self.duplicate = where, token, duplicate
+
+    def locate(self, text: str) -> str:
+        if self.where:
+            return self.where
+        if self.duplicate is not None:
+            return _duplicate_at(text, self.duplicate)
+        return _locate(text, self.token)
+
+
+# A JSON string (and the colon that makes it a key), or a bracket: enough to walk the objects.
+_KEY_OR_BRACKET = r'"(?:[^"\\]|\\.)*"\s*:?|[{}\[\]]'
+
+
+def _duplicate_at(text: str, key: str) -> str:
+    """Line and column of the second occurrence of `key` among the keys of one object (the
+    parser's hook only knows the key). A walk over strings and brackets, on this error path
+    only."""
+    objects: list[set[str] | None] = []  # the keys seen so far in each open object (None: array)
+    for m in re.finditer(_KEY_OR_BRACKET, text):
+        token = m.group()
+        if token in ("{", "["):
+            objects.append(set() if token == "{" else None)
+        elif token in ("}", "]"):
+            if objects:
+                objects.pop()
+        elif token.endswith(":") and objects and objects[-1] is not None:
+            name = json.loads(token[:-1])
+            if name == key and name in objects[-1]:
+                line = text.count("\n", 0, m.start()) + 1
+                return f"line {line} column {m.start() - text.rfind(chr(10), 0, m.start())}"
+            objects[-1].add(name)
+    return ""
 
 
 def _locate(text: str, token: str) -> str:
@@ -429,7 +463,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Refused(f"duplicate key {_short_repr(key)}")
+                raise _Refused(f"duplicate key {_short_repr(key)}", duplicate=key)
             seen.add(key)
     return obj
 

@@ -51,7 +51,7 @@ def test_check_reports_every_problem_of_every_file(tmp_path: Path) -> None:
         f'{m}: $.mappings.TASK-a3f2.jira: jira PROJ-456 is also held by "TASK-E01-b2c4"',
         f"{c}: format version 9.0 is newer than this extid understands (up to 1.0); upgrade extid"
         " - the file was not changed",
-        f"{other}: duplicate key 'mappings'",
+        f"{other}: line 1 column 18: duplicate key 'mappings'",
     ]
     assert "Traceback" not in result.stderr
     assert {p: p.read_bytes() for p in before} == before
@@ -95,7 +95,7 @@ def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path) -> None:
     result = run_extid("format", str(m), str(c))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{m}: duplicate key 'mappings' (not rewritten)",
+        f"{m}: line 1 column 18: duplicate key 'mappings' (not rewritten)",
         f"{c}: format version 2.0 is newer than this extid understands (up to 1.0); upgrade extid"
         " - the file was not changed (not rewritten)",
     ]

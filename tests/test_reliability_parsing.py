@@ -141,11 +141,15 @@ NAMED: list[tuple[str, bytes, str]] = [
     ("invalid utf8", VALID.replace(b"PROJ", b"PR\xc3\x28J"), "line 8: invalid UTF-8 at byte 178"),
     ("lone surrogate", b'{"a": {"b": "x\\udc00"}}', "$.a.b: string contains a lone surrogate"),
     ("lone surrogate key", b'{"\\ud800": 1}', "$: string contains a lone surrogate"),
-    ("duplicate key", b'{"version": "1.0", "version": "1.0"}', "duplicate key 'version'"),
+    (
+        "duplicate key",
+        b'{"version": "1.0", "version": "1.0"}',
+        "line 1 column 20: duplicate key 'version'",
+    ),
     (
         "nested duplicate",
         b'{"mappings": {"TASK-a3f2": {"jira": "P-1", "jira": "P-2"}}}',
-        "duplicate key 'jira'",
+        "line 1 column 44: duplicate key 'jira'",
     ),
     ("NaN", b'{"github": NaN}', "line 1 column 12: NaN is not valid JSON"),
     ("Infinity", b'{"github":\n Infinity}', "line 2 column 2: Infinity is not valid JSON"),
@@ -181,7 +185,7 @@ NAMED: list[tuple[str, bytes, str]] = [
     (
         "ANSI escape in a duplicate key",
         b'{"\\u001b]0;pwned\\u0007": 1, "\\u001b]0;pwned\\u0007": 2}',
-        "duplicate key '\\x1b]0;pwned\\x07'",
+        "line 1 column 29: duplicate key '\\x1b]0;pwned\\x07'",
     ),
     ("huge duplicate key", b'{"%s": 1, "%s": 2}' % (b"k" * 9000, b"k" * 9000), "k" * 76 + "..."),
     ("trailing garbage", VALID + b"x", "line 19 column 1: Extra data"),
@@ -424,3 +428,17 @@ def test_mutated_files_are_documents_or_extid_errors(
         problems = validate.check_paths([str(directory / name)])
         assert all(isinstance(p, Problem) and printable_lines(str(p)) for p in problems)
         assert snapshot(directory) == before
+
+
+def test_a_duplicate_key_is_placed_in_its_own_object() -> None:
+    """The same key in sibling objects is no duplicate; the line named is the repeat's."""
+    data = (
+        b'{\n  "mappings": {\n'
+        b'    "TASK-0001": {\n      "jira": "PROJ-1"\n    },\n'
+        b'    "TASK-0002": {\n      "jira": "PROJ-2"\n    },\n'
+        b'    "TASK-0003": {\n      "epic": "EPIC-001",\n      "jira": "PROJ-3",\n'
+        b'      "jira": "PROJ-4"\n    }\n  }\n}\n'
+    )
+    with pytest.raises(ParseError) as e:
+        document.parse(data, "m.json")
+    assert str(e.value) == "m.json: line 12 column 7: duplicate key 'jira'"
