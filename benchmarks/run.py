@@ -660,7 +660,7 @@ def row_startup(runs: int) -> list[Row]:
         r.target, r.peer = target, f"{ms(b.median)} python -c pass"
         if r.ratio is not None:
             extra = a.median - b.median
-            r.notes = f"+{extra * 1000:.1f} ms over python -c pass"
+            r.notes = f"{extra * 1000:+.1f} ms over python -c pass"
             r.result = verdict(extra <= STARTUP_LIMIT) if cmd_name else "info"
         rows.append(r)
     return rows
