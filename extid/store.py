@@ -670,7 +670,10 @@ class Store:
         sig: list[Any] = []
         for kind in (MAPPING, COUNTERS):
             st = _lstat(str(self.path(kind)))
-            sig.append(None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns))
+            # ctime too: a rename makes a new inode, but inode numbers are reused
+            sig.append(
+                None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            )
         return tuple(sig)
 
     def load(self) -> State:
