@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections import namedtuple
 
 from .errors import ParseError, jpath
@@ -124,19 +125,39 @@ def read_to_limit(f: BinaryIO, size: int) -> bytes:
     return data
 
 
+#: Never through a symlink; O_NONBLOCK so that opening a FIFO cannot hang (it is then refused
+#: as not a regular file; reads of a regular file ignore the flag).
+READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
 def read_file(path: str) -> bytes:
     """Read a state file without following a symlink and without reading an oversized file."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, READ_FLAGS)
     except OSError as e:
         if os.path.islink(path):
             raise ParseError(path, "", "is a symlink; refused") from None
         raise ParseError(path, "", e.strerror or str(e)) from None
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_BYTES:
-            raise ParseError(path, "", f"file is {size} bytes, over the {MAX_BYTES}-byte limit")
-        return read_to_limit(f, size)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ParseError(path, "", "is not a regular file")
+        if st.st_size > MAX_BYTES:
+            limit = MAX_BYTES
+            raise ParseError(path, "", f"file is {st.st_size} bytes, over the {limit}-byte limit")
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # closed with f
+            return read_to_limit(f, st.st_size)
+    except OSError as e:
+        raise ParseError(path, "", e.strerror or str(e)) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def conflict_marker_line(data: bytes) -> int | None:

@@ -320,7 +320,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
     """The contents of `path`, None if it does not exist; never through a symlink."""
     name = os.fspath(path)
     try:
-        fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+        fd = os.open(name, document.READ_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:

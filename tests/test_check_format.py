@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from conftest import run_extid
@@ -127,3 +128,21 @@ def test_format_rewrites_a_state_file_under_the_store_lock(tmp_path: Path) -> No
     assert m.read_bytes() == before
     fixed = run_extid("--state-dir", str(state), "format", str(m))
     assert (fixed.returncode, fixed.stdout) == (1, f"Fixing {m}\n")
+
+
+def test_a_directory_or_fifo_is_refused_by_name_without_hanging(tmp_path: Path) -> None:
+    """pre-commit passes regular files, but a user may type any path: a FIFO must not block
+    the open, a directory must not end in a traceback."""
+    fifo = tmp_path / "external_id_mapping.json"
+    os.mkfifo(fifo)
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    for command in (["check"], ["format", "--check"], ["format"]):
+        result = run_extid(*command, str(fifo), str(directory))
+        assert result.returncode == 1, command
+        suffix = " (not rewritten)" if command[0] == "format" else ""
+        assert result.stdout.splitlines() == [
+            f"{fifo}: is not a regular file{suffix}",
+            f"{directory}: is not a regular file{suffix}",
+        ], command
+        assert result.stderr == ""
