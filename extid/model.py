@@ -79,13 +79,6 @@ def _number(tool: str, value: Any) -> tuple[CounterKey, int] | None:
     return None if NUMERIC_ID_RE.fullmatch(value) is None else ((tool, None), int(value))
 
 
-_TOOL_SET = frozenset(TOOLS)
-
-
-_KEYED_SET = frozenset(KEYED_TOOLS)
-_NUMERIC_SET = frozenset(TOOLS) - _KEYED_SET
-
-
 class Clash(namedtuple("Clash", ["internal", "tool", "value", "other"])):
     """An entry that would share an identity with another one: the same internal ID up to
     case (`tool` None) or the same external ID in `tool`."""
@@ -103,49 +96,14 @@ class Index:
     external ID, and the highest number used per counter key.
 
     `high` never goes down when an entry goes: it is the floor of the counters, and counters
-    never go back either.
+    never go back either. A whole registry is indexed by the pass that validates it
+    (`validate.check_document(..., index=...)`), one entry at a time by `add`.
     """
 
     def __init__(self) -> None:
         self.folded: dict[str, str] = {}
         self.holders: dict[tuple[str, str], str] = {}
         self.high: dict[CounterKey, int] = {}
-
-    @classmethod
-    def build(cls, mappings: dict[str, Any]) -> tuple[Index, list[Clash]]:
-        """The index of `mappings`, and every clash in it (the later of each pair).
-
-        One pass over every entry of a registry that was just loaded: kept to plain dict
-        operations (the first allocation of a process on a 10k registry waits for it), the
-        same result as `add` for each entry in turn (tests/test_model_index.py).
-        """
-        index = cls()
-        clashes: list[Clash] = []
-        folded, holders, high = index.folded, index.holders, index.high
-        keyed, numeric = KEYED_ID_RE.fullmatch, NUMERIC_ID_RE.fullmatch
-        for internal, entry in mappings.items():
-            first = folded.setdefault(internal.upper(), internal)
-            if first != internal:
-                clashes.append(Clash(internal, None, internal, first))
-            if type(entry) is not dict:
-                continue
-            for tool, value in entry.items():
-                if tool in _KEYED_SET:
-                    m = keyed(value) if type(value) is str else None
-                    if m is None:
-                        continue
-                    mark: CounterKey = (tool, m.group(1))
-                    number = int(m.group(2))
-                elif tool in _NUMERIC_SET and type(value) is str and numeric(value):
-                    mark, number = (tool, None), int(value)
-                else:
-                    continue
-                holder = holders.setdefault((tool, value), internal)
-                if holder != internal:
-                    clashes.append(Clash(internal, tool, value, holder))
-                if number > high.get(mark, 0):
-                    high[mark] = number
-        return index, clashes
 
     def add(self, internal: str, entry: Any) -> list[Clash]:
         """Index one entry; a clash leaves the earlier holder in place."""

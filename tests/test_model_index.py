@@ -1,4 +1,5 @@
-"""model.Index: the lookups the store keeps in step with each change, built in one pass."""
+"""model.Index: the lookups the store keeps in step with each change; filled on a load by the
+validation pass (validate.check_document(index=...)), which must index as `add` does."""
 
 from __future__ import annotations
 
@@ -18,37 +19,31 @@ ENTRIES = st.one_of(
 )
 
 
+def stepwise(mappings: dict[str, Any]) -> tuple[model.Index, list[model.Clash]]:
+    index = model.Index()
+    return index, [clash for key, entry in mappings.items() for clash in index.add(key, entry)]
+
+
+def document(mappings: dict[str, Any]) -> dict[str, Any]:
+    return {"mappings": mappings, "updated": "2026-01-01T00:00:00Z", "version": "1.0"}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(KEYS, ENTRIES, max_size=5))
-def test_build_is_add_in_turn_and_agrees_with_the_full_rules(mappings: dict[str, Any]) -> None:
-    built, clashes = model.Index.build(mappings)
-    stepwise = model.Index()
-    added = [clash for key, entry in mappings.items() for clash in stepwise.add(key, entry)]
-    assert (built.folded, built.holders, built.high) == (
-        stepwise.folded,
-        stepwise.holders,
-        stepwise.high,
-    )
-    assert sorted(clashes, key=repr) == sorted(added, key=repr)  # order within an entry aside
-    assert built.high == model.highest_used(mappings)
-    doc = {"mappings": mappings, "updated": "2026-01-01T00:00:00Z", "version": "1.0"}
+def test_the_validation_pass_indexes_as_add_in_turn(mappings: dict[str, Any]) -> None:
+    index, clashes = stepwise(mappings)
+    assert index.high == model.highest_used(mappings)
+    filled = model.Index()
+    problems = check_document(document(mappings), "mapping", "m.json", index=filled)
+    assert (filled.folded, filled.holders, filled.high) == (index.folded, index.holders, index.high)
     semantic = [
-        p
-        for p in check_document(doc, "mapping", "m.json")
-        if "also held by" in p.message or "differ only in case" in p.message
+        p for p in problems if "also held by" in p.message or "differ only in case" in p.message
     ]
     assert len(semantic) == len(clashes)
-    filled = model.Index()
-    if not check_document(doc, "mapping", "m.json", index=filled):  # what the store's load uses
-        assert (filled.folded, filled.holders, filled.high) == (
-            built.folded,
-            built.holders,
-            built.high,
-        )
 
 
 def test_discard_then_add_moves_an_entry() -> None:
-    index, _ = model.Index.build({"TASK-0001": {"jira": "PROJ-3"}, "TASK-0002": {"github": "4"}})
+    index, _ = stepwise({"TASK-0001": {"jira": "PROJ-3"}, "TASK-0002": {"github": "4"}})
     index.discard("TASK-0001", {"jira": "PROJ-3"})
     assert index.add("TASK-0003", {"jira": "PROJ-3"}) == []
     assert index.holders == {("jira", "PROJ-3"): "TASK-0003", ("github", "4"): "TASK-0002"}
@@ -58,15 +53,14 @@ def test_discard_then_add_moves_an_entry() -> None:
     assert index.high == {("jira", "PROJ"): 3, ("github", None): 4}  # never lowered
 
 
-def test_the_validation_pass_fills_the_same_index_as_build() -> None:
+def test_the_validation_pass_fills_the_index_of_a_clean_registry() -> None:
     mappings: dict[str, Any] = {
         f"TASK-E{n % 3:02d}-{n:04x}": {"jira": f"PROJ-{n + 1}", "github": str(2 * n + 1)}
         for n in range(50)
     }
     mappings["TASK-a3f2"] = {"linear": "TEAM-9", "created": "2026-01-01T00:00:00Z"}
-    doc = {"mappings": mappings, "updated": "2026-01-01T00:00:00Z", "version": "1.0"}
     filled = model.Index()
-    assert check_document(doc, "mapping", "m.json", index=filled) == []
-    built, clashes = model.Index.build(mappings)
+    assert check_document(document(mappings), "mapping", "m.json", index=filled) == []
+    index, clashes = stepwise(mappings)
     assert clashes == []
-    assert (filled.folded, filled.holders, filled.high) == (built.folded, built.holders, built.high)
+    assert (filled.folded, filled.holders, filled.high) == (index.folded, index.holders, index.high)
