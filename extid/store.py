@@ -44,7 +44,6 @@ from .errors import (
     Problem,
     UnsafePathError,
     ValidationError,
-    jpath,
 )
 from .ids import MAX_COUNTER
 
@@ -659,11 +658,7 @@ class Store:
     # --- reading ---------------------------------------------------------------------------
 
     def _read_one(self, kind: Kind) -> tuple[dict[str, Any], str]:
-        path = str(self.path(kind))
-        data = read_bytes(path)
-        if data is None:
-            return empty_document(kind), migrations.CURRENT
-        return decode(data, kind, path)
+        return self._decode_or_empty(kind, read_bytes(self.path(kind)))
 
     def signature(self) -> tuple[Any, ...]:
         """Changes whenever either file is replaced: a cache key for readers."""
@@ -1106,9 +1101,8 @@ class Store:
 
 
 def _reindex(index: model.Index, tracker: Tracker, changed: list[str], name: str) -> list[Problem]:
-    """Move the changed entries in `index`; a clash is a problem, worded as the full check
-    words it (validate.check_document)."""
-    from .validate import show
+    """Move the changed entries in `index`; a clash is a problem, as the full check words it."""
+    from .validate import clash_problem
 
     for key in changed:
         index.discard(key, tracker.before[key])
@@ -1116,13 +1110,7 @@ def _reindex(index: model.Index, tracker: Tracker, changed: list[str], name: str
     for key in changed:
         entry = tracker.state.mappings.get(key)
         for clash in [] if entry is None else index.add(key, entry):
-            if clash.tool is None:
-                where, message = jpath("$.mappings", key), f"same task as {show(clash.other)}"
-                message += " (IDs differ only in case)"
-            else:
-                where = jpath(jpath("$.mappings", key), clash.tool)
-                message = f"{clash.tool} {clash.value} is also held by {show(clash.other)}"
-            problems.append(Problem(name, where, message))
+            problems.append(clash_problem(name, *clash))
     return problems
 
 

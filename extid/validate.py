@@ -160,13 +160,7 @@ def _check_mapping(
             )
         first = folded.setdefault(internal.upper(), internal)
         if first is not internal:
-            semantic.append(
-                Problem(
-                    name,
-                    _entry_path(internal),
-                    f"same task as {show(first)} (IDs differ only in case)",
-                )
-            )
+            semantic.append(clash_problem(name, internal, None, internal, first))
         if type(entry) is not dict:
             out.append(
                 Problem(name, _entry_path(internal), f"must be an object, got {show(entry)}")
@@ -181,13 +175,7 @@ def _check_mapping(
             elif field in TOOLS:
                 other = holders.setdefault((field, value), internal)
                 if other is not internal:
-                    semantic.append(
-                        Problem(
-                            name,
-                            _entry_path(internal, field),
-                            f"{field} {value} is also held by {show(other)}",
-                        )
-                    )
+                    semantic.append(clash_problem(name, internal, field, value, other))
                 if high is not None:  # the match of KEYED_ID_RE or NUMERIC_ID_RE: well formed
                     key, number = (
                         ((field, m[1]), int(m[2]))
@@ -196,6 +184,18 @@ def _check_mapping(
                     )
                     if number > high.get(key, 0):
                         high[key] = number
+
+
+def clash_problem(name: str, internal: str, tool: str | None, value: str, other: str) -> Problem:
+    """The problem of entry `internal` sharing an identity with entry `other`: the same
+    internal ID up to case (`tool` None) or `value` in `tool` (the fields of a model.Clash)."""
+    if tool is None:
+        return Problem(
+            name, _entry_path(internal), f"same task as {show(other)} (IDs differ only in case)"
+        )
+    return Problem(
+        name, _entry_path(internal, tool), f"{tool} {value} is also held by {show(other)}"
+    )
 
 
 def _entry_path(internal: str, field: str | None = None) -> str:
