@@ -274,15 +274,11 @@ def _parse_canonical_in_slices(data: bytes) -> dict[str, Any] | None:
     """
     if not data.startswith(_SLICE_HEAD) or _TOO_DEEP in data:
         return None
-    # Found from the end: only the short rest of the envelope follows (a document whose other
-    # top-level keys hold objects fails the checks below and takes the whole-file path).
-    end = data.rfind(_SLICE_END, len(_SLICE_HEAD))
-    if end < 0:
+    envelope = envelope_rest(data)
+    if envelope is None:
         return None
-    doc = _loads_or_none(b'{"mappings": {}' + data[end + len(_SLICE_END) :])
-    if not isinstance(doc, dict) or any(key < "mappings" for key in doc):
-        return None  # another layout than the one assumed here
-    mappings: dict[str, Any] = doc["mappings"]
+    end, rest = envelope
+    mappings: dict[str, Any] = {}
     pos, last = len(_SLICE_HEAD), None
     while pos < end:
         cut = data.find(_ENTRY_BORDER, min(pos + SLICE_BYTES, end), end)
@@ -296,8 +292,24 @@ def _parse_canonical_in_slices(data: bytes) -> dict[str, Any] | None:
             return None
         mappings.update(part)
         pos, last = stop + len(b",\n"), next(reversed(part))
+    return {"mappings": mappings, **rest}
+
+
+def envelope_rest(data: bytes) -> tuple[int, dict[str, Any]] | None:
+    """Where the entries of a canonical mapping document end (the line closing "mappings")
+    and its fields after them, if those bytes are canonical; None for another layout.
+
+    Found from the end: only the short rest of the envelope follows (a document whose other
+    top-level keys hold objects fails the checks and is read another way).
+    """
+    end = data.rfind(_SLICE_END, len(_SLICE_HEAD))
+    if end < 0:
+        return None
+    doc = _loads_or_none(b'{"mappings": {}' + data[end + len(_SLICE_END) :])
+    if not isinstance(doc, dict) or any(key < "mappings" for key in doc):
+        return None
     rest = {key: value for key, value in doc.items() if key != "mappings"}
-    return doc if data[end:] == envelope_tail(rest) else None
+    return (end, rest) if data[end:] == envelope_tail(rest) else None
 
 
 def envelope_tail(rest: dict[str, Any]) -> bytes | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 
-from .document import envelope_tail
+from .document import envelope_rest, envelope_tail
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -171,11 +171,12 @@ def diff_entries(old: bytes, new: bytes, old_keys: Container[str]) -> EntryDiff 
     """
     if not (old.startswith(_ENTRIES_HEAD + b'    "') and new.startswith(_ENTRIES_HEAD + b'    "')):
         return None
-    rest = _canonical_rest(new)
-    if rest is None:
+    envelope = envelope_rest(new)
+    if envelope is None:
         return None
+    end, rest = envelope
     before = old[len(_ENTRIES_HEAD) + 5 : old.rfind(_ENTRIES_END)].split(_ENTRY_BORDER)
-    after = new[len(_ENTRIES_HEAD) + 5 : new.rfind(_ENTRIES_END)].split(_ENTRY_BORDER)
+    after = new[len(_ENTRIES_HEAD) + 5 : end].split(_ENTRY_BORDER)
     gone, came = set(before), set(after)
     gone.difference_update(after)
     came.difference_update(before)
@@ -193,19 +194,6 @@ def diff_entries(old: bytes, new: bytes, old_keys: Container[str]) -> EntryDiff 
             return None  # not canonical, or a key twice
         changed[entry[0]] = entry[1]
     return EntryDiff(changed, removed - changed.keys(), rest)
-
-
-def _canonical_rest(data: bytes) -> dict[str, Any] | None:
-    """The fields after "mappings" of a canonical mapping document, if they are canonical."""
-    end = data.rfind(_ENTRIES_END)
-    try:
-        doc = json.loads(b'{"mappings": {}' + data[end + len(_ENTRIES_END) :])
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or any(key <= "mappings" for key in doc if key != "mappings"):
-        return None
-    rest = {key: value for key, value in doc.items() if key != "mappings"}
-    return rest if data[end:] == envelope_tail(rest) else None
 
 
 def _entry_of(chunk: bytes) -> tuple[str, Any] | None:
