@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_extid
+from conftest import InProcess, run_extid
 from store_helpers import (
     COUNTERS_FILE,
     GUARDKIT,
@@ -40,18 +40,12 @@ Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def here(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """`extid --state-dir STATE ARGS...` in this process: what needs no git runs as fast as a
-    function call, through the same main() and exit codes (argparse's 2 included)."""
-    from extid.main import main
+def here(state_dir: Path, in_process: InProcess) -> Cli:
+    """`extid --state-dir STATE ARGS...` through main() in this process."""
 
     def run(*args: str) -> tuple[int, str, str]:
-        try:
-            rc = main(["--state-dir", str(state_dir), *args])
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
-        out, err = capsys.readouterr()
-        return rc, out, err
+        result = in_process("--state-dir", str(state_dir), *args)
+        return result.returncode, result.stdout, result.stderr
 
     return run
 
