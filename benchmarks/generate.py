@@ -1,4 +1,4 @@
-"""Deterministic, realistic state files for the benchmark suite (issue 5).
+"""Deterministic, realistic state files for the benchmark suite.
 
     python benchmarks/generate.py [--out benchmarks/data] [--sizes 1k,10k,100k] [--force]
 

@@ -1,4 +1,4 @@
-"""The side-by-side benchmark suite of issue 5: extid against the tools users would otherwise run.
+"""The side-by-side benchmark suite: extid against the tools users would otherwise run.
 
     python benchmarks/run.py            # full suite, writes benchmarks/RESULTS.md
     python benchmarks/run.py --quick    # fewer runs, prints only
@@ -788,7 +788,7 @@ ALL_ROWS = ("1", "2", "3", "4", "5")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="extid side-by-side benchmarks (issue 5)")
+    p = argparse.ArgumentParser(description="extid side-by-side benchmarks")
     p.add_argument("--quick", action="store_true", help="2 runs per command, 1 allocation trial")
     p.add_argument("--runs", type=int, help="timed runs per command (default 7, quick 2)")
     p.add_argument("--rows", default=",".join(ALL_ROWS), help="comma-separated subset of 1-5")

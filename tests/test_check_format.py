@@ -1,4 +1,5 @@
-"""`extid check` and `extid format` as a user (or pre-commit) runs them: real processes."""
+"""`extid check` and `extid format` as a user (or pre-commit) runs them: real processes for the
+hook command line itself, the store lock and FIFOs; main() in-process for the rest."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import run_extid
+from conftest import InProcess, run_extid
 from test_validate import COUNTERS, MAPPING
 
 from extid.document import canonical
@@ -37,14 +38,14 @@ def test_check_without_files_uses_state_dir(tmp_path: Path) -> None:
     assert result.stdout.startswith(f"{m}: line 1 column 2: ")
 
 
-def test_check_reports_every_problem_of_every_file(tmp_path: Path) -> None:
+def test_check_reports_every_problem_of_every_file(tmp_path: Path, in_process: InProcess) -> None:
     bad_mapping = json.loads(json.dumps(MAPPING))
     bad_mapping["mappings"]["TASK-a3f2"] = {"jira": "PROJ-456", "github": "#1"}
     m, c = write_state(tmp_path / "s", bad_mapping, {**COUNTERS, "version": "9.0"})
     other = tmp_path / "other.json"
     other.write_bytes(b'{"mappings": {}, "mappings": {}}')
     before = {p: p.read_bytes() for p in (m, c, other)}
-    result = run_extid("check", str(m), str(c), str(other))
+    result = in_process("check", str(m), str(c), str(other))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines == [
@@ -58,42 +59,42 @@ def test_check_reports_every_problem_of_every_file(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in before} == before
 
 
-def test_check_names_conflict_markers(tmp_path: Path) -> None:
+def test_check_names_conflict_markers(tmp_path: Path, in_process: InProcess) -> None:
     m, _ = write_state(tmp_path / "s")
     m.write_text('{\n<<<<<<< ours\n  "a": 1\n=======\n  "a": 2\n>>>>>>> theirs\n}\n')
-    result = run_extid("check", str(m))
+    result = in_process("check", str(m))
     assert result.stdout == f"{m}: line 2: unresolved merge conflict (conflict marker)\n"
 
 
-def test_format_fixes_then_passes(tmp_path: Path) -> None:
+def test_format_fixes_then_passes(tmp_path: Path, in_process: InProcess) -> None:
     m, _ = write_state(tmp_path / "s")
     m.write_text(json.dumps(MAPPING))  # compact, unsorted-safe, no final newline
     m.chmod(0o640)
-    result = run_extid("format", str(m))
+    result = in_process("format", str(m))
     assert (result.returncode, result.stdout) == (1, f"Fixing {m}\n")
     assert m.read_bytes() == canonical(MAPPING)
     assert m.stat().st_mode & 0o777 == 0o640
-    again = run_extid("format", str(m))
+    again = in_process("format", str(m))
     assert (again.returncode, again.stdout) == (0, "")
 
 
-def test_format_check_shows_diff_and_writes_nothing(tmp_path: Path) -> None:
+def test_format_check_shows_diff_and_writes_nothing(tmp_path: Path, in_process: InProcess) -> None:
     m, _ = write_state(tmp_path / "s")
     data = canonical(MAPPING).rstrip(b"\n")
     m.write_bytes(data)
-    result = run_extid("format", "--check", str(m))
+    result = in_process("format", "--check", str(m))
     assert result.returncode == 1
     assert result.stdout.startswith(f"{m}: not in canonical form (run `extid format`)\n--- ")
     assert "\\ No newline at end of file" in result.stdout
     assert m.read_bytes() == data
 
 
-def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path) -> None:
+def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path, in_process: InProcess) -> None:
     m, c = write_state(tmp_path / "s")
     m.write_bytes(b'{"mappings": {}, "mappings": {"TASK-a3f2": {}}, "version": "1.0"}')
     c.write_bytes(json.dumps({**COUNTERS, "version": "2.0"}).encode())
     before = {p: p.read_bytes() for p in (m, c)}
-    result = run_extid("format", str(m), str(c))
+    result = in_process("format", str(m), str(c))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f"{m}: line 1 column 18: duplicate key 'mappings' (not rewritten)",
@@ -103,8 +104,8 @@ def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in before} == before
 
 
-def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
-    result = run_extid("check", str(tmp_path / "missing.json"))
+def test_user_error_is_one_line_without_traceback(tmp_path: Path, in_process: InProcess) -> None:
+    result = in_process("check", str(tmp_path / "missing.json"))
     assert result.returncode == 1
     assert result.stdout == f"{tmp_path / 'missing.json'}: No such file or directory\n"
 

@@ -1,14 +1,16 @@
-"""The core commands as users run them: the real `extid` executable in a subprocess."""
+"""The core commands as users run them: the real `extid` executable in a subprocess where git,
+the environment or a second process matters, main() in-process where nothing does."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_extid
+from conftest import InProcess, run_extid
 from store_helpers import (
     COUNTERS_FILE,
     GUARDKIT,
@@ -29,8 +31,23 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 def extid_in(state_dir: Path, *args: str) -> tuple[int, str, str]:
+    """The real `extid` executable, as users and git run it."""
     result = run_extid("--state-dir", str(state_dir), *args)
     return result.returncode, result.stdout, result.stderr
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def here(state_dir: Path, in_process: InProcess) -> Cli:
+    """`extid --state-dir STATE ARGS...` through main() in this process."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = in_process("--state-dir", str(state_dir), *args)
+        return result.returncode, result.stdout, result.stderr
+
+    return run
 
 
 def test_init_allocate_lookup_reverse_list(state_dir: Path) -> None:
@@ -61,67 +78,67 @@ def test_init_allocate_lookup_reverse_list(state_dir: Path) -> None:
     assert set(json.loads(out)) == {"TASK-a3f2", "TASK-E01-b2c4"}
 
 
-def test_lookup_of_unknown_task_exits_1(state_dir: Path) -> None:
-    rc, out, err = extid_in(state_dir, "lookup", "TASK-ffff")
+def test_lookup_of_unknown_task_exits_1(state_dir: Path, here: Cli) -> None:
+    rc, out, err = here("lookup", "TASK-ffff")
     assert (rc, out) == (1, "") and "TASK-ffff has no external IDs" in err
-    rc, out, _ = extid_in(state_dir, "lookup", "TASK-ffff", "--json")
+    rc, out, _ = here("lookup", "TASK-ffff", "--json")
     assert (rc, json.loads(out)) == (1, {})
 
 
-def test_remove(state_dir: Path) -> None:
+def test_remove(state_dir: Path, here: Cli) -> None:
     write_state(state_dir)
-    assert extid_in(state_dir, "remove", "TASK-E01-b2c4", "github") == (
+    assert here("remove", "TASK-E01-b2c4", "github") == (
         0,
         "removed github 234\n",
         "",
     )
-    rc, out, _ = extid_in(state_dir, "remove", "TASK-E01-b2c4")
+    rc, out, _ = here("remove", "TASK-E01-b2c4")
     assert rc == 0 and "removed jira PROJ-456" in out
-    rc, _, err = extid_in(state_dir, "remove", "TASK-E01-b2c4")
+    rc, _, err = here("remove", "TASK-E01-b2c4")
     assert rc == 1 and err == "extid: error: TASK-E01-b2c4 has no external IDs to remove\n"
-    assert extid_in(state_dir, "allocate", "TASK-a3f2", "github")[1] == "235\n"
+    assert here("allocate", "TASK-a3f2", "github")[1] == "235\n"
 
 
-def test_new_id_is_fresh_and_follows_the_grammar(state_dir: Path) -> None:
+def test_new_id_is_fresh_and_follows_the_grammar(state_dir: Path, here: Cli) -> None:
     write_state(state_dir)
     seen = set()
     for args in ([], ["--prefix", "e01"], ["--kind", "EPIC"], ["--kind", "DOC", "--prefix", "AB"]):
-        rc, out, _ = extid_in(state_dir, "new-id", *args)
+        rc, out, _ = here("new-id", *args)
         new = out.strip()
         assert rc == 0 and is_internal_id(new) and new.upper() != "TASK-E01-B2C4"
         seen.add(new)
     assert any(s.startswith("TASK-E01-") for s in seen)
     assert any(s.startswith("EPIC-") for s in seen) and any(s.startswith("DOC-AB-") for s in seen)
-    rc, _, err = extid_in(state_dir, "new-id", "--prefix", "TOOLONG")
+    rc, _, err = here("new-id", "--prefix", "TOOLONG")
     assert rc == 1 and "--prefix" in err
     assert not (state_dir / ".extid.lock").exists()  # only read
 
 
-def test_migrate_dry_run_then_migrate(state_dir: Path) -> None:
+def test_migrate_dry_run_then_migrate(state_dir: Path, here: Cli) -> None:
     write_state(state_dir, MAPPING["mappings"], {"github": 235, "jira": {"PROJ": 457}})
     before = snapshot(state_dir)
-    rc, out, _ = extid_in(state_dir, "migrate", "--dry-run")
+    rc, out, _ = here("migrate", "--dry-run")
     assert rc == 0 and out.count("would migrate unversioned -> 1.0") == 2
     assert snapshot(state_dir) == before
-    rc, out, _ = extid_in(state_dir, "migrate")
+    rc, out, _ = here("migrate")
     assert rc == 0 and out.count("previous version kept as") == 2
     assert json.loads((state_dir / MAPPING_FILE).read_text())["version"] == "1.0"
     assert (state_dir / (COUNTERS_FILE + ".bak")).read_bytes() == before[COUNTERS_FILE]
-    assert "nothing to do" in extid_in(state_dir, "migrate")[1]
-    assert extid_in(state_dir, "check")[0] == 0
+    assert "nothing to do" in here("migrate")[1]
+    assert here("check")[0] == 0
 
 
-def test_ordinary_write_keeps_the_version(state_dir: Path) -> None:
+def test_ordinary_write_keeps_the_version(state_dir: Path, here: Cli) -> None:
     write_state(state_dir, MAPPING["mappings"], {"github": 235})
-    assert extid_in(state_dir, "allocate", "TASK-a3f2", "github")[1] == "235\n"
+    assert here("allocate", "TASK-a3f2", "github")[1] == "235\n"
     mapping = json.loads((state_dir / MAPPING_FILE).read_text())
     assert "version" not in mapping and "TASK-a3f2" in mapping
     write_state(state_dir)
-    assert extid_in(state_dir, "allocate", "TASK-a3f2", "github")[1] == "235\n"
+    assert here("allocate", "TASK-a3f2", "github")[1] == "235\n"
     assert json.loads((state_dir / MAPPING_FILE).read_text())["version"] == "1.0"
 
 
-def test_newer_version_refused_byte_identical(state_dir: Path) -> None:
+def test_newer_version_refused_byte_identical(state_dir: Path, here: Cli) -> None:
     newer = sample(MAPPING)
     newer["version"] = "1.1"
     write_state(state_dir, newer)
@@ -133,38 +150,38 @@ def test_newer_version_refused_byte_identical(state_dir: Path) -> None:
         ["repair", "--fresh"],
         ["init"],
     ):
-        rc, out, err = extid_in(state_dir, *args)
+        rc, out, err = here(*args)
         assert rc == 1 and out == "" and err.count("\n") == 1, args
         assert "newer than this extid" in err and "Traceback" not in err
     assert snapshot(state_dir) == before
 
 
-def test_repair_restores_and_reconciles(state_dir: Path) -> None:
+def test_repair_restores_and_reconciles(state_dir: Path, here: Cli) -> None:
     write_state(state_dir)
-    assert extid_in(state_dir, "allocate", "TASK-a3f2", "github")[1] == "235\n"
+    assert here("allocate", "TASK-a3f2", "github")[1] == "235\n"
     (state_dir / MAPPING_FILE).write_bytes(b"{")
-    rc, out, err = extid_in(state_dir, "repair")
+    rc, out, err = here("repair")
     assert rc == 0 and "restored from" in err and ".corrupt-" in err
     assert "was corrupt" in out and "nothing to repair" not in out
     counters = json.loads((state_dir / COUNTERS_FILE).read_text())
     counters["counters"]["github"] = 1
     (state_dir / COUNTERS_FILE).write_text(json.dumps(counters))
-    assert extid_in(state_dir, "check")[0] == 1
-    rc, out, _ = extid_in(state_dir, "repair")
+    assert here("check")[0] == 1
+    rc, out, _ = here("repair")
     assert rc == 0 and "counters raised" in out
-    assert extid_in(state_dir, "check")[0] == 0
-    assert "nothing to repair" in extid_in(state_dir, "repair")[1]
+    assert here("check")[0] == 0
+    assert "nothing to repair" in here("repair")[1]
 
 
-def test_corrupt_without_source_then_repair_fresh(state_dir: Path) -> None:
+def test_corrupt_without_source_then_repair_fresh(state_dir: Path, here: Cli) -> None:
     write_state(state_dir)
     (state_dir / MAPPING_FILE).write_bytes(b'{"mappings": {"TASK-a3f2": {"github": "900"}')
     before = snapshot(state_dir)
-    rc, _, err = extid_in(state_dir, "allocate", "TASK-b3f2", "github")
+    rc, _, err = here("allocate", "TASK-b3f2", "github")
     assert rc == 1 and err.count("\n") == 1 and "repair --fresh" in err
     assert snapshot(state_dir) == before
-    assert extid_in(state_dir, "repair", "--fresh")[0] == 0
-    assert extid_in(state_dir, "allocate", "TASK-b3f2", "github")[1] == "901\n"
+    assert here("repair", "--fresh")[0] == 0
+    assert here("allocate", "TASK-b3f2", "github")[1] == "901\n"
 
 
 def test_recovery_from_git_head(tmp_path: Path) -> None:
@@ -175,11 +192,11 @@ def test_recovery_from_git_head(tmp_path: Path) -> None:
     assert "restored from git HEAD:.claude/state/external_id_mapping.json" in result.stderr
 
 
-def test_guardkit_fixture_through_the_cli(state_dir: Path) -> None:
+def test_guardkit_fixture_through_the_cli(state_dir: Path, here: Cli) -> None:
     state_dir.mkdir()
     for name in (MAPPING_FILE, COUNTERS_FILE):
         shutil.copyfile(GUARDKIT / name, state_dir / name)
-    assert extid_in(state_dir, "allocate", "TASK-a3f2", "jira", "--project", "PROJ") == (
+    assert here("allocate", "TASK-a3f2", "jira", "--project", "PROJ") == (
         0,
         "PROJ-2\n",
         "",
@@ -198,11 +215,11 @@ def test_guardkit_fixture_through_the_cli(state_dir: Path) -> None:
     ],
 )
 def test_user_errors_one_line_exit_code_files_intact(
-    state_dir: Path, args: list[str], code: int, needle: str
+    state_dir: Path, here: Cli, args: list[str], code: int, needle: str
 ) -> None:
     write_state(state_dir)
     before = snapshot(state_dir)
-    rc, out, err = extid_in(state_dir, *args)
+    rc, out, err = here(*args)
     assert rc == code and out == ""
     assert needle in err and "Traceback" not in err
     if code == 1 or "not an internal" in needle:

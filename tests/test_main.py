@@ -37,3 +37,17 @@ def test_state_dir_is_accepted_before_and_after_the_command(tmp_path: object) ->
     for args in (["--state-dir", "s", "check"], ["check", "--state-dir", "s"]):
         result = run_extid(*args)
         assert (result.returncode, result.stderr) == (0, ""), args
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_each_parser_gives_exactly_the_parameters_of_run(name: str) -> None:
+    """main calls `run(**vars(namespace))`: the destinations are the typed parameters."""
+    import inspect
+
+    from extid.main import _module
+
+    parser = build_parser(name)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    dests = {a.dest for a in sub.choices[name]._actions if a.dest != "help"}  # type: ignore[index]
+    params = inspect.signature(_module(name).run).parameters
+    assert dests == set(params)

@@ -1,1 +1,1 @@
-"""One module per `extid` subcommand: `add_arguments(parser)` and `run(args) -> int`."""
+"""One module per `extid` subcommand: `add_arguments(parser)` and a typed `run(...) -> int`."""

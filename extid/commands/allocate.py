@@ -12,15 +12,15 @@ from ..ids import TOOLS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="internal task ID, e.g. TASK-E01-b2c4")
+    parser.add_argument("task_id", metavar="ID", help="internal task ID, e.g. TASK-E01-b2c4")
     parser.add_argument("tool", metavar="TOOL", choices=TOOLS, help=" | ".join(TOOLS))
     parser.add_argument("--project", metavar="KEY", help="project/team key (jira, linear)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, task_id: str, tool: str, project: str | None) -> int:
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    mapper = ExternalIDMapper(resolve_state_dir(args.state_dir))
-    print(mapper.allocate(args.id, args.tool, args.project))
+    mapper = ExternalIDMapper(resolve_state_dir(state_dir))
+    print(mapper.allocate(task_id, tool, project))
     return 0

@@ -13,7 +13,6 @@ from ..document import COUNTERS_FILE, MAPPING_FILE
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
     import argparse
-    from types import SimpleNamespace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,11 +28,11 @@ def default_files(state_dir: str | None) -> list[str]:
     return [path for path in candidates if os.path.lexists(path)]
 
 
-def run(args: argparse.Namespace | SimpleNamespace) -> int:
+def run(state_dir: str | None, files: list[str]) -> int:
     # deferred: `format` imports this module for default_files and needs no validation
     from ..validate import check_paths
 
-    files = args.files or default_files(args.state_dir)
+    files = files or default_files(state_dir)
     problems = check_paths(files)
     for problem in problems:
         print(problem)

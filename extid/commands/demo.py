@@ -23,13 +23,19 @@ STATE = ".claude/state"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", help="where to build the demo repository (must be empty)")
+    parser.add_argument(
+        "--dir",
+        dest="directory",
+        metavar="DIR",
+        help="where to build the demo repository (must be empty)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.dir:
-        root = Path(args.dir)
+def run(state_dir: str | None, directory: str | None = None, keep: bool = False) -> int:
+    del state_dir  # the demo makes its own repository
+    if directory:
+        root = Path(directory)
         if root.exists() and any(root.iterdir()):
             raise ExtidError(f"{root}: demo directory is not empty")
         root.mkdir(parents=True, exist_ok=True)
@@ -37,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="extid-demo-") as tmp:
         (Path(tmp) / "repo").mkdir()
         code = Demo(Path(tmp) / "repo").run()
-        if not args.keep:
+        if not keep:
             print("(The repository was temporary and is removed; --keep or --dir DIR keeps it.)")
-        if args.keep:
+        if keep:
             kept = Path(tempfile.mkdtemp(prefix="extid-demo-kept-"))
             shutil.copytree(Path(tmp) / "repo", kept / "repo", symlinks=True)
             print(f"\nThe demo repository is kept at {kept / 'repo'}")

@@ -29,7 +29,7 @@ class _Report:
         print(f"MISSING  {what}\n         fix: {fix}")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None) -> int:
     from .. import git
     from ..store import resolve_state_dir
     from .install import state_patterns
@@ -39,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if top is None:
         report.bad("a git work tree", "run extid inside your repository's clone")
         return 1
-    state_dir = resolve_state_dir(args.state_dir)
-    rels = state_patterns(top, args.state_dir)
+    directory = resolve_state_dir(state_dir)
+    rels = state_patterns(top, state_dir)
     _driver(report, top, rels)
     _hooks(report, top)
-    _ignored(report, top, state_dir)
-    _files(report, top, state_dir)
+    _ignored(report, top, directory)
+    _files(report, top, directory)
     print("all set" if not report.missing else f"{report.missing} thing(s) to fix")
     return 1 if report.missing else 0
 

@@ -20,7 +20,6 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
     import argparse
     from contextlib import AbstractContextManager
-    from types import SimpleNamespace
 
 #: A diff longer than this is cut: the point is to show what kind of change is needed.
 MAX_DIFF_LINES = 40
@@ -31,41 +30,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="report only, with a diff")
 
 
-def run(args: argparse.Namespace | SimpleNamespace) -> int:
+def run(state_dir: str | None, files: list[str], check: bool = False) -> int:
     rc = 0
-    if args.files:
-        paths = args.files
+    if files:
+        paths = files
     else:
         from .check import default_files  # deferred: hooks always pass file names
 
-        paths = default_files(args.state_dir)
+        paths = default_files(state_dir)
     for path in paths:
         try:
-            with _store_lock(path, args):
-                rc |= _format_one(path, args.check)
+            with _store_lock(path, state_dir, check):
+                rc |= _format_one(path, check)
         except ExtidError as e:
             print(f"{e} (not rewritten)")
             rc = 1
     return rc
 
 
-def _store_lock(
-    path: str, args: argparse.Namespace | SimpleNamespace
-) -> AbstractContextManager[object]:
+def _store_lock(path: str, state_dir: str | None, check: bool) -> AbstractContextManager[object]:
     """The store's lock when rewriting a file of the state directory: an `allocate` between
     our read and our write would otherwise be undone. Other files need no lock (and must
     not get a lock file dropped beside them)."""
-    if args.check or os.path.basename(path) not in (MAPPING_FILE, COUNTERS_FILE):
+    if check or os.path.basename(path) not in (MAPPING_FILE, COUNTERS_FILE):
         return contextlib.nullcontext()
     from ..store import Store, resolve_state_dir
 
     try:
-        state_dir = resolve_state_dir(args.state_dir)
+        directory = resolve_state_dir(state_dir)
     except ExtidError:
         return contextlib.nullcontext()
-    if os.path.realpath(os.path.dirname(os.path.abspath(path))) != os.path.realpath(state_dir):
+    if os.path.realpath(os.path.dirname(os.path.abspath(path))) != os.path.realpath(directory):
         return contextlib.nullcontext()
-    return Store(state_dir).lock()
+    return Store(directory).lock()
 
 
 def _format_one(path: str, check_only: bool) -> int:

@@ -12,10 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     del parser  # no options of its own
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None) -> int:
     from ..store import Store, resolve_state_dir
 
-    store = Store(resolve_state_dir(args.state_dir))
+    store = Store(resolve_state_dir(state_dir))
     created = store.init()
     for path in created:
         print(f"created {path}")

@@ -78,14 +78,14 @@ def state_patterns(top: Path, state_dir: str | None) -> list[str]:
     return [prefix + MAPPING_FILE, prefix + COUNTERS_FILE]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, hooks: bool = False, global_: bool = False) -> int:
     from .. import git
 
     top = git.toplevel()
-    if top is None and not args.global_:
+    if top is None and not global_:
         raise ExtidError("not inside a git work tree (use --global to configure only the driver)")
-    scope = "global" if args.global_ else "local"
-    for line in install(top, args.state_dir, scope=scope, hooks=args.hooks):
+    scope = "global" if global_ else "local"
+    for line in install(top, state_dir, scope=scope, hooks=hooks):
         print(line)
     print("extid merge driver installed" + ("" if top is None else f" for {top}"))
     return 0

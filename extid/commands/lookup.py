@@ -10,16 +10,18 @@ from ..ids import TOOLS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="internal task ID (any case)")
-    parser.add_argument("--json", action="store_true", help="the whole entry as JSON")
+    parser.add_argument("task_id", metavar="ID", help="internal task ID (any case)")
+    parser.add_argument(
+        "--json", dest="as_json", action="store_true", help="the whole entry as JSON"
+    )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, task_id: str, as_json: bool = False) -> int:
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    found = ExternalIDMapper(resolve_state_dir(args.state_dir)).entry(args.id)
-    if args.json:
+    found = ExternalIDMapper(resolve_state_dir(state_dir)).entry(task_id)
+    if as_json:
         entry = {} if found is None else {"id": found[0], **found[1]}
         print(json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False))
     elif found is not None:
@@ -27,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
             if tool in found[1]:
                 print(f"{tool}: {found[1][tool]}")
     if found is None or not any(tool in found[1] for tool in TOOLS):
-        print(f"extid: {args.id} has no external IDs", file=sys.stderr)
+        print(f"extid: {task_id} has no external IDs", file=sys.stderr)
         return 1
     return 0

@@ -37,9 +37,9 @@ from ..migrations import CURRENT, upgrade
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", metavar="BASE", help="common ancestor (%%O)")
-    parser.add_argument("ours", metavar="OURS", help="our version; receives the result (%%A)")
-    parser.add_argument("theirs", metavar="THEIRS", help="their version (%%B)")
+    parser.add_argument("base_file", metavar="BASE", help="common ancestor (%%O)")
+    parser.add_argument("ours_file", metavar="OURS", help="our version; receives the result (%%A)")
+    parser.add_argument("theirs_file", metavar="THEIRS", help="their version (%%B)")
     parser.add_argument("path", metavar="PATH", nargs="?", help="the file's path in the repo (%%P)")
     parser.add_argument(
         "--on-collision",
@@ -176,12 +176,20 @@ def sibling_counters(path: str | None) -> Callable[[], list[bytes]]:
     return blobs
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    state_dir: str | None,
+    base_file: str,
+    ours_file: str,
+    theirs_file: str,
+    path: str | None = None,
+    on_collision: str | None = None,
+) -> int:
     # A short-lived process that builds ~100k small objects and frees them at exit: the cyclic
     # collector would only rescan them (a quarter of the run time on a large file).
+    del state_dir  # git names the three files
     gc.disable()
-    name = args.path or args.ours
-    oversized = [p for p in (args.base, args.ours, args.theirs) if _size(p) > document.MAX_BYTES]
+    name = path or ours_file
+    oversized = [p for p in (base_file, ours_file, theirs_file) if _size(p) > document.MAX_BYTES]
     if oversized:  # refused before reading: a hostile branch must not exhaust memory
         print(
             f"extid: {name}: a side is over the {document.MAX_BYTES}-byte limit; not merged "
@@ -189,15 +197,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    ours = Path(args.ours).read_bytes()
-    theirs = Path(args.theirs).read_bytes()
-    base = Path(args.base).read_bytes() if os.path.exists(args.base) else b""
+    ours = Path(ours_file).read_bytes()
+    theirs = Path(theirs_file).read_bytes()
+    base = Path(base_file).read_bytes() if os.path.exists(base_file) else b""
     if ours == theirs:
         return 0
     if len(ours) >= document.LARGE_BYTES:  # a large registry: merge the changed entries only
         fast = fast_merge_mapping(base, ours, theirs)
-        if fast is not None and _fast_is_final(fast, args.on_collision):
-            Path(args.ours).write_bytes(fast.data)
+        if fast is not None and _fast_is_final(fast, on_collision):
+            Path(ours_file).write_bytes(fast.data)
             report(name, fast)
             return 0 if fast.clean else 1
     try:
@@ -206,14 +214,14 @@ def run(args: argparse.Namespace) -> int:
             ours,
             theirs,
             name,
-            on_collision=args.on_collision,
-            floor_blobs=sibling_counters(args.path),
+            on_collision=on_collision,
+            floor_blobs=sibling_counters(path),
         )
     except ExtidError as e:
-        return _fall_back(args.ours, base, ours, theirs, name, str(e))
+        return _fall_back(ours_file, base, ours, theirs, name, str(e))
     for note in notes:
         print(f"extid: {name}: {note}", file=sys.stderr)
-    Path(args.ours).write_bytes(result.render(version if version else CURRENT))
+    Path(ours_file).write_bytes(result.render(version if version else CURRENT))
     report(name, result)
     return 0 if result.clean else 1
 

@@ -13,15 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="report only, change nothing")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, dry_run: bool = False) -> int:
     from ..store import Store, resolve_state_dir
 
-    done = Store(resolve_state_dir(args.state_dir)).migrate(dry_run=args.dry_run)
+    done = Store(resolve_state_dir(state_dir)).migrate(dry_run=dry_run)
     if not done:
         print("state files are at the newest format version; nothing to do")
     for path, old, new in done:
         old_name = "unversioned" if old == "0" else old
-        if args.dry_run:
+        if dry_run:
             print(f"{path}: would migrate {old_name} -> {new}")
         else:
             print(f"{path}: migrated {old_name} -> {new} (previous version kept as {path}.bak)")

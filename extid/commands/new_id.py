@@ -20,14 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", metavar="SUB", help="2-4 letters/digits, e.g. E01")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, kind: str = "TASK", prefix: str | None = None) -> int:
     from ..ids import fold, new_internal_id
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    sub = args.prefix.upper() if args.prefix else None
+    sub = prefix.upper() if prefix else None
     if sub is not None and _SUB_RE.fullmatch(sub) is None:
-        raise ExtidError(f"--prefix {args.prefix!r} must be 2-4 letters or digits (e.g. E01)")
-    taken = {fold(k) for k in ExternalIDMapper(resolve_state_dir(args.state_dir)).mappings()}
-    print(new_internal_id(taken, prefix=args.kind, sub=sub))
+        raise ExtidError(f"--prefix {prefix!r} must be 2-4 letters or digits (e.g. E01)")
+    taken = {fold(k) for k in ExternalIDMapper(resolve_state_dir(state_dir)).mappings()}
+    print(new_internal_id(taken, prefix=kind, sub=sub))
     return 0

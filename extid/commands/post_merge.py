@@ -24,19 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, on_collision: str | None = None) -> int:
     from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..store import Store, resolve_state_dir
     from ..validate import check_paths
 
-    state_dir = resolve_state_dir(args.state_dir)
-    paths = [str(state_dir / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
+    directory = resolve_state_dir(state_dir)
+    paths = [str(directory / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
     existing = [p for p in paths if os.path.lexists(p)]
     if not existing:
         return 0
-    renumbered = _renumber(state_dir, existing) if _wants_renumber(args) else []
+    renumbered = _renumber(directory, existing) if _wants_renumber(on_collision) else []
     for action in renumbered:
-        print(f"{state_dir / MAPPING_FILE}: {action}", file=sys.stderr)
+        print(f"{directory / MAPPING_FILE}: {action}", file=sys.stderr)
     problems = check_paths(existing)
     stale_counters = [p for p in problems if _is_counter_lag(p.message)]
     others = [p for p in problems if p not in stale_counters]
@@ -50,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    lowered = _restore_lowered(state_dir)
+    lowered = _restore_lowered(directory)
     for action in lowered:
         print(f"extid post-merge: {action}", file=sys.stderr)
     if stale_counters:
-        for action in Store(state_dir).repair():
+        for action in Store(directory).repair():
             print(f"extid post-merge: {action}", file=sys.stderr)
     if stale_counters or lowered:
         print("extid post-merge: commit the raised counters", file=sys.stderr)
@@ -66,10 +66,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if lowered or renumbered else 0
 
 
-def _wants_renumber(args: argparse.Namespace) -> bool:
+def _wants_renumber(choice: str | None) -> bool:
     from .. import git
 
-    choice = args.on_collision
     if choice is None:
         try:
             choice = (git.config_get("extid.onCollision") or "conflict").strip().lower()

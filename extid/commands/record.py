@@ -11,15 +11,15 @@ from ..ids import TOOLS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="internal task ID, e.g. TASK-E01-b2c4")
+    parser.add_argument("task_id", metavar="ID", help="internal task ID, e.g. TASK-E01-b2c4")
     parser.add_argument("tool", metavar="TOOL", choices=TOOLS, help=" | ".join(TOOLS))
     parser.add_argument("external", metavar="EXTERNAL", help="e.g. PROJ-456, 1234, #234")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, task_id: str, tool: str, external: str) -> int:
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    mapper = ExternalIDMapper(resolve_state_dir(args.state_dir))
-    print(mapper.record(args.id, args.tool, args.external))
+    mapper = ExternalIDMapper(resolve_state_dir(state_dir))
+    print(mapper.record(task_id, tool, external))
     return 0

@@ -13,18 +13,18 @@ from ..ids import TOOLS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="internal task ID")
+    parser.add_argument("task_id", metavar="ID", help="internal task ID")
     parser.add_argument("tool", metavar="TOOL", nargs="?", choices=TOOLS, help="only this tool")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, task_id: str, tool: str | None = None) -> int:
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    removed = ExternalIDMapper(resolve_state_dir(args.state_dir)).remove(args.id, args.tool)
+    removed = ExternalIDMapper(resolve_state_dir(state_dir)).remove(task_id, tool)
     if not removed:
-        what = f"a {args.tool} ID" if args.tool else "external IDs"
-        raise ExtidError(f"{args.id} has no {what} to remove")
+        what = f"a {tool} ID" if tool else "external IDs"
+        raise ExtidError(f"{task_id} has no {what} to remove")
     for tool, value in removed.items():
         print(f"removed {tool} {value}")
     return 0

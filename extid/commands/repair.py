@@ -16,10 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, fresh: bool = False) -> int:
     from ..store import Store, resolve_state_dir
 
-    actions = Store(resolve_state_dir(args.state_dir)).repair(fresh=args.fresh)
+    actions = Store(resolve_state_dir(state_dir)).repair(fresh=fresh)
     for action in actions:
         print(action)
     if not actions:

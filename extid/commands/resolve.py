@@ -30,16 +30,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    state_dir: str | None,
+    paths: list[str],
+    ours: bool = False,
+    theirs: bool = False,
+    renumber: bool = False,
+) -> int:
     from .. import git
 
+    del state_dir  # the conflicted files are the ones git's index names
     top = git.require_toplevel()
     unmerged = git.unmerged_paths(top)
-    targets = _targets(top, unmerged, args.paths)
+    targets = _targets(top, unmerged, paths)
     if not targets:
         print("extid: no conflicted state files to resolve")
         return 0
-    resolver = _Resolver(top, unmerged, args)
+    resolver = _Resolver(top, unmerged, ours=ours, theirs=theirs, renumber=renumber)
     rc = 0
     for rel in sorted(targets, key=lambda p: (os.path.basename(p) != MAPPING_FILE, p)):
         try:
@@ -70,17 +77,13 @@ def _targets(top: Path, unmerged: list[str], paths: list[str]) -> list[str]:
 
 
 class _Resolver:
-    def __init__(self, top: Path, unmerged: list[str], args: argparse.Namespace) -> None:
+    def __init__(
+        self, top: Path, unmerged: list[str], *, ours: bool, theirs: bool, renumber: bool
+    ) -> None:
         self.top, self.unmerged = top, unmerged
-        self.on_conflict = "ours" if args.ours else "theirs" if args.theirs else "conflict"
+        self.on_conflict = "ours" if ours else "theirs" if theirs else "conflict"
         self.on_collision: str | None = (
-            "ours"
-            if args.ours
-            else "theirs"
-            if args.theirs
-            else "renumber"
-            if args.renumber
-            else None
+            "ours" if ours else "theirs" if theirs else "renumber" if renumber else None
         )
         self.merged_mappings: dict[str, dict[str, Any]] = {}  # directory -> merged mappings
 

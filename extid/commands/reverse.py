@@ -16,14 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("external", metavar="EXTERNAL", help="e.g. PROJ-456, 1234, #234")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(state_dir: str | None, tool: str, external: str) -> int:
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    mapper = ExternalIDMapper(resolve_state_dir(args.state_dir))
-    internal = mapper.internal_id(args.tool, args.external)
+    mapper = ExternalIDMapper(resolve_state_dir(state_dir))
+    internal = mapper.internal_id(tool, external)
     if internal is None:
-        print(f"extid: no task holds {args.tool} {args.external}", file=sys.stderr)
+        print(f"extid: no task holds {tool} {external}", file=sys.stderr)
         return 1
     print(internal)
     return 0
