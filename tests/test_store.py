@@ -47,7 +47,7 @@ def test_missing_files_read_as_empty_and_nothing_is_created(state_dir: Path) -> 
     assert extid.load_mappings(state_dir) == {}
 
 
-def test_seed_api_round_trip_writes_canonical_files(state_dir: Path) -> None:
+def test_one_call_functions_round_trip_writes_canonical_files(state_dir: Path) -> None:
     extid.save_mappings(MAPPING["mappings"], state_dir=state_dir)
     extid.save_counters(COUNTERS["counters"], state_dir=state_dir)
     assert extid.load_mappings(state_dir) == MAPPING["mappings"]
