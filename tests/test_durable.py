@@ -17,6 +17,20 @@ from extid.store import durable
 from extid.store.durable import WriteError
 
 
+def fail_second_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`os.fsync` fails its second call: 1 is the temp file, 2 the directory after the rename."""
+    real = os.fsync
+    calls = {"n": 0}
+
+    def second_fails(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+
+
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "f.json"
     target.write_bytes(b"old\n")
@@ -70,16 +84,7 @@ def test_directory_fsync_failure_rolls_back(
 ) -> None:
     target = tmp_path / "f.json"
     target.write_bytes(b"old\n")
-    real = os.fsync
-    calls = {"n": 0}
-
-    def second_fails(fd: int) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:  # 1: the temp file, 2: the directory after the rename
-            raise OSError(5, "Input/output error")
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", second_fails)
+    fail_second_fsync(monkeypatch)
     with pytest.raises(WriteError, match="unchanged"):
         durable.atomic_write(target, b"new\n")
     monkeypatch.undo()
@@ -92,17 +97,8 @@ def test_without_hard_links_a_late_fsync_failure_says_so(
 ) -> None:
     target = tmp_path / "f.json"
     target.write_bytes(b"old\n")
-    real = os.fsync
-    calls = {"n": 0}
-
-    def second_fails(fd: int) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(5, "Input/output error")
-        real(fd)
-
     monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(1, "EPERM")))
-    monkeypatch.setattr(os, "fsync", second_fails)
+    fail_second_fsync(monkeypatch)
     with pytest.raises(WriteError, match="may not survive a crash"):
         durable.atomic_write(target, b"new\n")
 

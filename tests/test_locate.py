@@ -15,11 +15,6 @@ from extid.errors import (
 from extid.store import Store, locate
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
 def test_state_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert locate.resolve_state_dir() == tmp_path / ".claude" / "state"
     (tmp_path / "repo" / "sub").mkdir(parents=True)

@@ -22,12 +22,6 @@ from extid.errors import (
 )
 from extid.store import Store
 
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
 HOLD_LOCK = """
 import sys, time
 from extid.store import Store

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from store_helpers import (
     COUNTERS,
     COUNTERS_FILE,
@@ -19,16 +18,6 @@ from store_helpers import (
 
 import extid
 from extid.store import Store
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def repo_root(tmp_path: Path) -> Path:
-    return tmp_path / "repo"
 
 
 def test_migrate_dry_run_changes_nothing_then_migrate_keeps_bak(state_dir: Path) -> None:

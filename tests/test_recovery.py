@@ -28,17 +28,6 @@ from extid.errors import (
 )
 from extid.store import Store, recovery
 
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def repo_root(tmp_path: Path) -> Path:
-    return tmp_path / "repo"
-
-
 CORRUPTIONS = {
     "truncated": lambda data: data[: len(data) // 2],
     "empty": lambda data: b"",

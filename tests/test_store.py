@@ -34,11 +34,6 @@ from extid.errors import (
 from extid.store import State, Store, WriteError, core
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
 def test_missing_files_read_as_empty_and_nothing_is_created(state_dir: Path) -> None:
     state = Store(state_dir).load()
     assert state.mappings == {}
