@@ -18,7 +18,8 @@ from typing import Any
 
 from . import ids, model
 from .errors import ConflictError, ExtidError
-from .store import State, Store, Tracker, utc_now
+from .store import State, Store, Tracker
+from .store.codec import utc_now
 
 
 class BadArgumentError(ExtidError, ValueError):

@@ -42,6 +42,18 @@ def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 @pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """Where a test keeps its state files (not created)."""
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def repo_root(tmp_path: Path) -> Path:
+    """Where a test makes its git repository (not created)."""
+    return tmp_path / "repo"
+
+
+@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """An empty git repository with one commit."""
     path = tmp_path / "repo"

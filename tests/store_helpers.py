@@ -89,3 +89,13 @@ def committed_repo(root: Path) -> Path:
     git(root, "add", ".claude/state")
     git(root, "commit", "-q", "-m", "state")
     return state
+
+
+def corrupt_files(directory: Path) -> list[str]:
+    """The names of the quarantined copies in `directory`."""
+    return sorted(n for n in os.listdir(directory) if ".corrupt-" in n)
+
+
+def temp_files(directory: Path) -> list[str]:
+    """The names of temp files (writes in progress or left over) in `directory`."""
+    return sorted(n for n in os.listdir(directory) if ".tmp-" in n)

@@ -29,11 +29,10 @@ from hostile_helpers import (
 )
 
 from extid import mapper as mapper_module
-from extid import store as store_module
 from extid import validate
 from extid.errors import ExtidError
 from extid.mapper import ExternalIDMapper
-from extid.store import Store
+from extid.store import Store, codec, durable
 
 FIXED_TIME = "2026-11-26T00:00:00Z"
 ERRNOS = (errno.EIO, errno.ENOSPC, errno.EXDEV)
@@ -42,7 +41,7 @@ ERRNOS = (errno.EIO, errno.ENOSPC, errno.EXDEV)
 @pytest.fixture(autouse=True)
 def _fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same `updated`/`created` in every run, so "the new bytes" are well defined."""
-    monkeypatch.setattr(store_module, "utc_now", lambda: FIXED_TIME)
+    monkeypatch.setattr(codec, "utc_now", lambda: FIXED_TIME)
     monkeypatch.setattr(mapper_module, "utc_now", lambda: FIXED_TIME)
 
 
@@ -105,7 +104,7 @@ def test_save_syscall_order(tmp_path: Path) -> None:
 def _count_steps() -> int:
     """K: the number of syscalls of a save (computed once, outside any test's tmp_path)."""
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        mp.setattr(store_module, "utc_now", lambda: FIXED_TIME)
+        mp.setattr(codec, "utc_now", lambda: FIXED_TIME)
         mp.setattr(mapper_module, "utc_now", lambda: FIXED_TIME)
         mp.chdir(tmp)  # collection runs inside the project's own repository
         calls, _, _ = reference_save(Path(tmp))
@@ -344,7 +343,7 @@ def test_simulated_crash_leaves_old_or_new(tmp_path: Path) -> None:
 
 
 def _no_dir_fsync(mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(store_module, "fsync_dir", lambda directory: None)
+    mp.setattr(durable, "fsync_dir", lambda directory: None)
 
 
 def _no_file_fsync(mp: pytest.MonkeyPatch) -> None:

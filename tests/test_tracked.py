@@ -1,4 +1,4 @@
-"""Store.tracked(): the fast path of single mapper operations.
+"""`Store.tracked()` (`extid.store.tracked`): the fast path of single mapper operations.
 
 It trusts a snapshot of the files only while they hold exactly the bytes it last read or
 wrote, checks only the touched entries and splices them into the previous bytes. These tests
@@ -17,11 +17,11 @@ import pytest
 from store_helpers import COUNTERS, COUNTERS_FILE, MAPPING, MAPPING_FILE, sample, write_state
 
 from extid import mapper as mapper_module
-from extid import store as store_module
 from extid.document import canonical
 from extid.errors import ConflictError, ExtidError, ValidationError
 from extid.mapper import ExternalIDMapper
-from extid.store import Store
+from extid.store import Store, codec
+from extid.store.tracked import FastPath
 
 FIXED = "2026-11-26T10:00:00Z"
 TOOLS = [("jira", "PROJ"), ("github", None), ("linear", "TEAM"), ("azure_devops", None)]
@@ -29,7 +29,7 @@ TOOLS = [("jira", "PROJ"), ("github", None), ("linear", "TEAM"), ("azure_devops"
 
 @pytest.fixture(autouse=True)
 def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "utc_now", lambda: FIXED)
+    monkeypatch.setattr(codec, "utc_now", lambda: FIXED)
     monkeypatch.setattr(mapper_module, "utc_now", lambda: FIXED)
 
 
@@ -96,7 +96,7 @@ def test_tracked_operations_write_what_ordinary_transactions_write(
         got = apply(fast, op, general=False)
         assert got == apply(slow, op, general=True), (i, op)
         assert files(fast_dir) == files(slow_dir), (i, op)
-    assert fast.store._snapshot is not None  # the fast path was really taken
+    assert fast.store._fast.snapshot is not None  # the fast path was really taken
 
 
 def test_a_write_by_another_store_is_seen(tmp_path: Path) -> None:
@@ -127,11 +127,11 @@ def test_a_refused_operation_leaves_files_and_next_operations_right(tmp_path: Pa
     mapper = ExternalIDMapper(tmp_path)
     mapper.allocate("TASK-A1-0001", "github")
     before = files(tmp_path)
-    kept = mapper.store._snapshot
+    kept = mapper.store._fast.snapshot
     with pytest.raises(ConflictError):
         mapper.record("TASK-A1-0002", "github", "2038")
     assert files(tmp_path) == before
-    assert mapper.store._snapshot is kept  # refused before any change: no re-parse
+    assert mapper.store._fast.snapshot is kept  # refused before any change: no re-parse
     assert mapper.allocate("TASK-A1-0002", "github") == "2039"
 
 
@@ -149,7 +149,7 @@ def test_a_tracked_change_breaking_the_schema_is_refused(tmp_path: Path) -> None
         '"0042" is not a positive integer without leading zeros'
     )
     assert files(tmp_path) == before
-    assert store._snapshot is None  # dropped: it held the refused change
+    assert store._fast.snapshot is None  # dropped: it held the refused change
 
 
 def test_a_tracked_change_making_a_collision_is_refused(tmp_path: Path) -> None:
@@ -201,19 +201,19 @@ def test_an_old_format_file_is_written_whole_then_spliced(tmp_path: Path) -> Non
 def test_two_stores_taking_turns_match_one_ordinary_writer(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each store sees the other's writes through the entry diff (`_refreshed`)."""
+    """Each store sees the other's writes through the entry diff (`FastPath.refreshed`)."""
     shared, reference = tmp_path / "shared", tmp_path / "reference"
     for d in (shared, reference):
         write_state(d, *registry(80))
     refreshed: list[bool] = []
-    real = Store._refreshed
+    real = FastPath.refreshed
 
-    def spy(self: Store, snapshot: Any, raw: Any) -> Any:
+    def spy(self: FastPath, snapshot: Any, raw: Any) -> Any:
         result = real(self, snapshot, raw)
         refreshed.append(result is not None)
         return result
 
-    monkeypatch.setattr(Store, "_refreshed", spy)
+    monkeypatch.setattr(FastPath, "refreshed", spy)
     turns = [ExternalIDMapper(Store(shared)), ExternalIDMapper(Store(shared))]
     slow = ExternalIDMapper(reference)
     rng = random.Random(seed)
@@ -236,7 +236,7 @@ def test_a_hand_edit_between_operations_is_read_whole(tmp_path: Path) -> None:
     edited = edited.replace(b'"github": "2037"', b'"github": "2090"')
     path.write_bytes(edited)
     assert mapper.allocate("TASK-A1-0002", "github") == "2091"
-    assert mapper.store._snapshot is not None
+    assert mapper.store._fast.snapshot is not None
     written = path.read_bytes()
     assert written == canonical(json.loads(written))  # canonical again
 

@@ -1,0 +1,118 @@
+"""The lock of a state directory: `<state_dir>/.extid.lock` through filelock, re-entrant per
+thread, with a timeout and a few retries."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExtidError, LockTimeoutError
+from .durable import lstat, reason, refuse_symlink
+
+LOCK_FILE = ".extid.lock"
+#: Seconds one attempt waits for the lock (`EXTID_LOCK_TIMEOUT` overrides it).
+DEFAULT_LOCK_TIMEOUT = 10.0
+#: Attempts after the first one, each after an exponentially growing pause.
+LOCK_RETRIES = 3
+LOCK_BACKOFF = 0.1
+#: How often a waiter re-tries the lock; flock itself cannot time out.
+LOCK_POLL = 0.05
+
+_local = threading.local()
+
+
+def held() -> dict[tuple[int, str], list[Any]]:
+    """This thread's holds: (pid, real state dir) -> [depth, State of an open transaction]."""
+    holds: dict[tuple[int, str], list[Any]] | None = getattr(_local, "holds", None)
+    if holds is None:
+        holds = _local.holds = {}
+    return holds
+
+
+def timeout_setting() -> float:
+    """`EXTID_LOCK_TIMEOUT` in seconds, else the default."""
+    value = os.environ.get("EXTID_LOCK_TIMEOUT") or str(DEFAULT_LOCK_TIMEOUT)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ExtidError(f"EXTID_LOCK_TIMEOUT={value!r} is not a number of seconds")
+    return seconds
+
+
+class DirLock:
+    """The lock file of one state directory, taken once per thread and re-entered through
+    `held()`, where the store also keeps the `State` a nested transaction joins."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._filelock: Any = None
+        self._filelock_pid = -1
+
+    @contextlib.contextmanager
+    def hold(self, key: tuple[int, str]) -> Iterator[bool]:
+        """Hold the lock for this thread under `key` (pid, real state dir); yields whether
+        this is the outermost hold (the one that took the lock file)."""
+        holds = held()
+        if key in holds:
+            holds[key][0] += 1
+            try:
+                yield False
+            finally:
+                holds[key][0] -= 1
+            return
+        self.acquire()
+        holds[key] = [1, None]
+        try:
+            yield True
+        finally:
+            del holds[key]
+            self.release()
+
+    def _lock_object(self) -> Any:
+        # A lock object must not cross a fork; a child builds its own.
+        if self._filelock is None or self._filelock_pid != os.getpid():
+            from filelock import FileLock
+
+            # thread_local (the default): each thread locks through its own descriptor, so
+            # threads exclude each other like processes do. Not is_singleton: re-entrancy is
+            # handled by `held()`, which also makes a nested transaction share the outer
+            # State; a re-entered singleton lock would let it load and save a stale copy.
+            self._filelock = FileLock(str(self.path), timeout=self.timeout, poll_interval=LOCK_POLL)
+            self._filelock_pid = os.getpid()
+        return self._filelock
+
+    def acquire(self) -> None:
+        """Take the lock, refusing a symlinked lock file; `LockTimeoutError` after retries."""
+        from filelock import Timeout
+
+        refuse_symlink(str(self.path), lstat(str(self.path)))
+        lock = self._lock_object()
+        pause = LOCK_BACKOFF
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                lock.acquire(timeout=self.timeout)
+                return
+            except Timeout:
+                if attempt == LOCK_RETRIES:
+                    break
+                time.sleep(pause * (1 + random.random()))
+                pause *= 2
+            except OSError as e:
+                refuse_symlink(str(self.path), lstat(str(self.path)))
+                raise ExtidError(f"{self.path}: cannot lock ({reason(e)})") from e
+        raise LockTimeoutError(
+            f"{self.path}: lock still held by another process after "
+            f"{LOCK_RETRIES + 1} attempts of {self.timeout:g}s; is another extid running?"
+        )
+
+    def release(self) -> None:
+        self._filelock.release()  # the object `acquire` took: never rebuilt in between

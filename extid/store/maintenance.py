@@ -1,0 +1,91 @@
+"""Maintenance of a state directory: `init` (files and `.gitignore`), `repair` (recover and
+persist reconciled counters) and `migrate` (rewrite at the newest format version)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import document, migrations
+from ..document import COUNTERS, MAPPING
+from . import codec
+from .durable import atomic_write, existing_dir, lstat, read_bytes
+
+if TYPE_CHECKING:
+    from .core import Store
+
+GITIGNORE = (
+    "# extid: the lock, backups, quarantined corrupt files and temp files stay out of git\n"
+    ".extid.lock\n"
+    "*.bak\n"
+    "*.corrupt-*\n"
+    ".*.tmp-*\n"
+)
+
+
+def init(store: Store) -> list[Path]:
+    """Create the directory, its `.gitignore` and empty files; returns what was created."""
+    created: list[Path] = []
+    with store.lock():
+        store._load_locked()  # an existing file must be readable before anything is added
+        for kind in (COUNTERS, MAPPING):
+            path = store.path(kind)
+            if lstat(str(path)) is None:
+                atomic_write(path, document.canonical(codec.empty_document(kind)))
+                created.append(path)
+        gitignore = store.state_dir / ".gitignore"
+        if _ensure_gitignore(gitignore):
+            created.append(gitignore)
+    return created
+
+
+def repair(store: Store, fresh: bool = False) -> list[str]:
+    """Recover corrupt files and persist counters reconciled with the mappings."""
+    if not existing_dir(store.state_dir):
+        return []
+    with store.lock():
+        store.recovered = []
+        state = store._load_locked(fresh=fresh)
+        actions = list(store.recovered)
+        name = str(store.counters_path)
+        data = read_bytes(name)
+        on_disk = None if data is None else codec.decode(data, COUNTERS, name)
+        if on_disk is not None and on_disk[0]["counters"] != state.counter_values:
+            state.counters["updated"] = codec.utc_now()
+            store._write(COUNTERS, state.counters, state.counters_version)
+            actions.append(f"{name}: counters raised above the used numbers")
+    return actions
+
+
+def migrate(store: Store, dry_run: bool = False) -> list[tuple[Path, str, str]]:
+    """Rewrite files at the newest format version (the old file kept as `.bak`).
+    Returns (path, from, to) for each file that is (or would be) rewritten."""
+    if not existing_dir(store.state_dir):
+        return []
+    with store.lock():
+        state = store._load_locked()
+        todo = [
+            (kind, state.version(kind))
+            for kind in (COUNTERS, MAPPING)
+            if state.version(kind) != migrations.CURRENT and store.path(kind).exists()
+        ]
+        if not dry_run:
+            for kind, _ in todo:
+                state.doc(kind)["updated"] = codec.utc_now()
+                store._write(kind, state.doc(kind), migrations.CURRENT)
+    return [(store.path(kind), old, migrations.CURRENT) for kind, old in todo]
+
+
+def _ensure_gitignore(path: Path) -> bool:
+    """Write the state directory's `.gitignore`, keeping any lines a user added."""
+    data = read_bytes(path)
+    if data is None:
+        atomic_write(path, GITIGNORE.encode())
+        return True
+    lines = data.decode("utf-8", "replace").splitlines()
+    missing = [line for line in GITIGNORE.splitlines()[1:] if line not in lines]
+    if missing:
+        text = data.decode("utf-8", "replace")
+        text += ("" if text.endswith("\n") or not text else "\n") + "\n".join(missing) + "\n"
+        atomic_write(path, text.encode())
+    return False

@@ -1,0 +1,195 @@
+"""Recovery of corrupt state files (`extid.store.recovery`): restored from `.bak` or git
+`HEAD`, set aside, counters raised so nothing is issued twice; refused when there is no
+source."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from store_helpers import (
+    COUNTERS,
+    COUNTERS_FILE,
+    MAPPING,
+    MAPPING_FILE,
+    committed_repo,
+    corrupt_files,
+    sample,
+    snapshot,
+    write_state,
+)
+
+import extid
+from extid import document
+from extid.errors import (
+    ExtidError,
+    NewerVersionError,
+)
+from extid.store import Store, recovery
+
+CORRUPTIONS = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "empty": lambda data: b"",
+    "conflict markers": lambda data: b"<<<<<<< ours\n" + data + b"=======\n{}\n>>>>>>> theirs\n",
+    "schema violation": lambda data: data.replace(b'"PROJ-456"', b'"PROJ-0456"'),
+    "not json": lambda data: b"\x00\xff garbage",
+}
+
+
+def make_backup_of_sample(state_dir: Path) -> None:
+    """State with a valid `.bak` of both files (the sample), current files one step ahead."""
+    write_state(state_dir)
+    with Store(state_dir).transaction() as state:
+        state.mappings["TASK-a3f2"] = {"jira": "PROJ-457"}
+
+
+@pytest.mark.parametrize("how", sorted(CORRUPTIONS))
+def test_corrupt_mapping_is_restored_from_bak(
+    state_dir: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    make_backup_of_sample(state_dir)
+    m = state_dir / MAPPING_FILE
+    bad = CORRUPTIONS[how](m.read_bytes())
+    m.write_bytes(bad)
+    state = Store(state_dir).load()
+    assert state.mappings == MAPPING["mappings"]
+    assert state.counter_values["jira"]["PROJ"] == 458  # PROJ-457 was issued: never again
+    [aside] = corrupt_files(state_dir)
+    assert (state_dir / aside).read_bytes() == bad
+    assert aside.startswith(MAPPING_FILE + ".corrupt-2")
+    err = capsys.readouterr().err
+    assert f"restored from {m}.bak" in err and aside in err
+    assert document.parse(m.read_bytes(), "m").canonical  # the restored file is on disk
+
+
+def test_corrupt_counters_restored_from_stale_bak_never_reissue(state_dir: Path) -> None:
+    make_backup_of_sample(state_dir)  # counters.bak says PROJ 457, mapping holds PROJ-457
+    (state_dir / COUNTERS_FILE).write_bytes(b'{"counters": {"jira": {"PROJ": 4')
+    mapper = extid.ExternalIDMapper(state_dir)
+    assert mapper.allocate("TASK-c3f2", "jira", "PROJ") == "PROJ-458"
+
+
+def test_stale_mapping_backup_never_reissues(state_dir: Path) -> None:
+    """The classic loss: the mapping is restored from a backup that lacks the newest IDs."""
+    mapper = extid.ExternalIDMapper(state_dir)
+    issued = [mapper.allocate(f"TASK-{i:04x}", "jira", "PROJ") for i in range(1, 6)]
+    (state_dir / MAPPING_FILE).write_bytes(b"garbage without any ID")
+    assert "TASK-0005" not in mapper.mappings()  # restored from the stale .bak
+    fresh = [mapper.allocate(f"TASK-{i:04x}", "jira", "PROJ") for i in range(0x10, 0x15)]
+    assert not set(fresh) & set(issued)
+
+
+def test_both_files_corrupt_restore_never_reissues(state_dir: Path) -> None:
+    mapper = extid.ExternalIDMapper(state_dir)
+    issued = [mapper.allocate(f"TASK-{i:04x}", "github") for i in range(1, 6)]
+    for name in (MAPPING_FILE, COUNTERS_FILE):  # crash-truncated: the tail is lost
+        path = state_dir / name
+        path.write_bytes(path.read_bytes()[:-40])
+    assert mapper.allocate("TASK-0100", "github") not in issued
+    assert len(corrupt_files(state_dir)) == 2
+
+
+def test_corrupt_file_restored_from_git_head(
+    repo_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_dir = committed_repo(repo_root)
+    m = state_dir / MAPPING_FILE
+    m.write_bytes(b"{ broken")
+    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    assert (
+        "restored from git HEAD:.claude/state/external_id_mapping.json" in capsys.readouterr().err
+    )
+    assert len(corrupt_files(state_dir)) == 1
+
+
+def test_invalid_bak_falls_through_to_git_head(repo_root: Path) -> None:
+    state_dir = committed_repo(repo_root)
+    (state_dir / (MAPPING_FILE + ".bak")).write_bytes(b"also broken")
+    (state_dir / MAPPING_FILE).write_bytes(b"{ broken")
+    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+
+
+def test_no_source_refuses_clearly_and_touches_nothing(state_dir: Path) -> None:
+    write_state(state_dir)
+    (state_dir / MAPPING_FILE).write_bytes(b'{"mappings": {"TASK-a3f2": {"jira": "PROJ-900"')
+    before = snapshot(state_dir)
+    with pytest.raises(ExtidError, match=r"repair --fresh") as info:
+        Store(state_dir).load()
+    assert str(state_dir / MAPPING_FILE) in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ExtidError, match="repair --fresh"):
+        extid.ExternalIDMapper(state_dir).allocate("TASK-b3f2", "jira", "PROJ")
+    assert snapshot(state_dir) == before
+
+
+def test_repair_fresh_starts_empty_but_keeps_numbers(state_dir: Path) -> None:
+    write_state(state_dir)
+    bad = b'{"mappings": {"TASK-a3f2": {"jira": "PROJ-900"'
+    (state_dir / MAPPING_FILE).write_bytes(bad)
+    Store(state_dir).repair(fresh=True)
+    state = Store(state_dir).load()
+    assert state.mappings == {}
+    assert state.counter_values["jira"]["PROJ"] == 901  # from the corrupt bytes
+    [aside] = corrupt_files(state_dir)
+    assert (state_dir / aside).read_bytes() == bad
+
+
+def test_newer_version_is_refused_never_quarantined(state_dir: Path) -> None:
+    newer = sample(MAPPING)
+    newer["version"] = "2.0"
+    newer["something_new"] = True
+    write_state(state_dir, mapping=newer)
+    before = snapshot(state_dir)
+    for action in (
+        lambda: Store(state_dir).load(),
+        lambda: extid.ExternalIDMapper(state_dir).allocate("TASK-a3f2", "github"),
+        lambda: Store(state_dir).repair(fresh=True),
+        lambda: Store(state_dir).migrate(),
+    ):
+        with pytest.raises(NewerVersionError, match="newer than this extid"):
+            action()
+    assert snapshot(state_dir) == before
+
+
+def test_wrong_document_kind_is_corrupt(state_dir: Path) -> None:
+    make_backup_of_sample(state_dir)
+    (state_dir / MAPPING_FILE).write_bytes(document.canonical(COUNTERS))
+    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+
+
+def test_warning_names_the_file_once(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_backup_of_sample(state_dir)
+    (state_dir / MAPPING_FILE).write_bytes(b"{")
+    Store(state_dir).load()
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"extid: warning: {state_dir / MAPPING_FILE} was corrupt (line 1")
+
+
+def test_without_hard_links_recovery_copies_aside(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_backup_of_sample(state_dir)
+    (state_dir / MAPPING_FILE).write_bytes(b"{")
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    [aside] = corrupt_files(state_dir)
+    assert (state_dir / aside).read_bytes() == b"{"
+
+
+def test_scrape_numbers_reads_ids_and_counters_from_any_bytes() -> None:
+    data = (
+        b'{"mappings": {"T": {"jira": "PROJ-41", "github": "9"}}, '
+        b'"counters": {"azure_devops": 77, "linear": {"TEAM": 5, "OPS": 3}}, "jira": "BAD-0"'
+    )
+    assert recovery.scrape_numbers(data) == {
+        ("jira", "PROJ"): 42,
+        ("github", None): 10,
+        ("azure_devops", None): 77,
+        ("linear", "TEAM"): 5,
+        ("linear", "OPS"): 3,
+    }
