@@ -3,9 +3,13 @@ the later task is renumbered above every counter and used number."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 from merge_helpers import T0, T1, T2, both_ways, cdoc, mdoc, pick
 
+import extid.merge.collisions as collisions_module
 from extid.merge import merge, merge_counter_floor
 
 BASE = mdoc({"TASK-AAAA": {"created": T0, "jira": "P-1"}})
@@ -59,3 +63,34 @@ def test_numeric_tool_collision() -> None:
         on_collision="renumber",
     )
     assert r.doc["mappings"]["TASK-BBBB"]["github"] == "6"
+
+
+def test_a_renumbering_heavy_merge_scans_the_used_numbers_once_per_tool_and_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each renumbering used to scan every entry for the highest used number: quadratic in a
+    merge with many collisions. Counted, not timed: one scan per tool/key, same numbers."""
+    scans: list[tuple[str, str | None]] = []
+    highest = collisions_module._highest
+
+    def counting(mappings: dict[str, Any], tool: str, key: str | None) -> int:
+        scans.append((tool, key))
+        return highest(mappings, tool, key)
+
+    monkeypatch.setattr(collisions_module, "_highest", counting)
+    base = mdoc({f"TASK-{i:04X}": {"created": T0, "jira": f"P-{i}"} for i in range(1, 201)})
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    for i in range(100):  # the same numbers on both sides; theirs' tasks are the later
+        numbers = {"jira": f"P-{1000 + i}", "github": f"{500 + i}"}
+        ours["mappings"][f"TASK-A{i:03X}"] = {"created": T1, **numbers}
+        theirs["mappings"][f"TASK-B{i:03X}"] = {"created": T2, **numbers}
+    r = merge(base, ours, theirs, "mapping", on_collision="renumber")
+    assert r.clean and len(r.renumbered) == 200
+    assert sorted(scans) == [("github", None), ("jira", "P")]
+    merged = r.doc["mappings"]
+    assert sorted(merged[f"TASK-B{i:03X}"]["jira"] for i in range(100)) == sorted(
+        f"P-{1100 + i}" for i in range(100)
+    )
+    assert {merged[f"TASK-B{i:03X}"]["github"] for i in range(100)} == {
+        str(600 + i) for i in range(100)
+    }

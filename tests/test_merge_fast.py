@@ -4,13 +4,15 @@ answer as the document merge, or none."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from merge_helpers import T0, T1, T2, mapping_sets, mdoc, no_collisions
 
 from extid.document import canonical
-from extid.merge import fast_merge_mapping, merge
+from extid.merge import Conflict, fast, fast_merge_mapping, merge
 
 
 def test_fast_path_applies_to_canonical_files_and_agrees() -> None:
@@ -76,3 +78,49 @@ def test_fast_path_equals_the_document_merge(
         # declining is only for conflicts, collisions and empty objects, never a clean merge
         # of non-empty sides
         raise AssertionError("the fast path declined a clean merge")
+
+
+# --- cost follows the changes: counted, not timed --------------------------------------------
+
+
+class CountingList(list[Conflict]):
+    """A conflicts list that counts the conflicts each full pass over it visits."""
+
+    visits = 0
+
+    def __iter__(self) -> Iterator[Conflict]:
+        for c in super().__iter__():
+            CountingList.visits += 1
+            yield c
+
+
+class CountingCtx(fast.Ctx):
+    def __init__(self, on_conflict: Any) -> None:
+        super().__init__(on_conflict)
+        self.conflicts = CountingList()
+
+
+def bulk_epic_change(n: int) -> list[bytes]:
+    """Both sides set `epic` on all n entries; a third of them differently (field conflicts)."""
+    base = mdoc({f"TASK-{i:04X}": {"created": T0, "jira": f"P-{i}"} for i in range(1, n + 1)})
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    for i, entry in enumerate(ours["mappings"].values()):
+        entry["epic"] = f"EPIC-{100 + i % 50}"
+    for i, entry in enumerate(theirs["mappings"].values()):
+        entry["epic"] = f"EPIC-{(100 if i % 3 else 200) + i % 50}"
+    return [canonical(d) for d in (base, ours, theirs)]
+
+
+@pytest.mark.parametrize("n", [300, 1200])
+def test_a_conflict_heavy_merge_visits_each_conflict_a_few_times(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each changed entry used to rescan every conflict found so far, and each conflicted entry
+    to rescan them all again for its own: quadratic (118 s at 32k entries). Now each conflict
+    is visited a bounded number of times, whatever n."""
+    monkeypatch.setattr(fast, "Ctx", CountingCtx)
+    monkeypatch.setattr(CountingList, "visits", 0)
+    result = fast_merge_mapping(*bulk_epic_change(n))
+    assert result is not None and len(result.conflicts) == n // 3
+    assert all(c.path[2] == "epic" for c in result.conflicts)
+    assert CountingList.visits <= 3 * len(result.conflicts)

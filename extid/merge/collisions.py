@@ -25,7 +25,7 @@ from .decide import (
 )
 
 
-def collisions(
+def settle_collisions(
     merged: dict[str, Any],
     touched: list[str],
     om: dict[str, Any],
@@ -47,6 +47,7 @@ def collisions(
                 if isinstance(value, str) and (key, tool) not in undecided:
                     holders.setdefault((tool, value), []).append(key)
     o_fold = t_fold = None
+    renumbering = _Renumbering(merged, floor, ctx)
     for (tool, value), keys in sorted(holders.items()):
         if len(keys) < 2:
             continue
@@ -64,7 +65,7 @@ def collisions(
             if on_collision == "conflict":
                 _collision_conflict(loser, winner, tool, value, claims, om, o_fold, tm, t_fold, ctx)
             else:
-                _renumber(merged, loser, winner, tool, value, floor, ctx)
+                renumbering.renumber(loser, winner, tool, value)
 
 
 def _fold_index(side: dict[str, Any], keys: Iterable[str]) -> dict[str, str]:
@@ -150,41 +151,46 @@ def _collision_conflict(
     )
 
 
-def _renumber(
-    merged: dict[str, Any],
-    loser: str,
-    winner: str,
-    tool: str,
-    value: str,
-    floor: dict[CounterKey, int],
-    ctx: Ctx,
-) -> None:
-    key = None
-    if tool in KEYED_TOOLS:
-        m = KEYED_ID_RE.fullmatch(value)
-        key = m.group(1) if m else None
-    elif NUMERIC_ID_RE.fullmatch(value) is None:
-        key = ""
-    if key == "" or (tool in KEYED_TOOLS and key is None):
-        ctx.conflicts.append(
-            Conflict(
-                ("mappings", loser, tool),
-                value,
-                MISSING,
-                f"{tool} {value!r} is held by {winner} and {loser} and "
-                "is not a number that can be renumbered",
+class _Renumbering:
+    """Fresh numbers for the losers of collisions: above every counter (`floor`) and every
+    number used in `merged`. A tool/key's used numbers are scanned once, at its first
+    renumbering: the floor it then raises stays above them (and above each new number)."""
+
+    def __init__(self, merged: dict[str, Any], floor: dict[CounterKey, int], ctx: Ctx) -> None:
+        self.merged, self.floor, self.ctx = merged, floor, ctx
+        self.scanned: set[CounterKey] = set()
+
+    def renumber(self, loser: str, winner: str, tool: str, value: str) -> None:
+        key = None
+        if tool in KEYED_TOOLS:
+            m = KEYED_ID_RE.fullmatch(value)
+            key = m.group(1) if m else None
+        elif NUMERIC_ID_RE.fullmatch(value) is None:
+            key = ""
+        if key == "" or (tool in KEYED_TOOLS and key is None):
+            self.ctx.conflicts.append(
+                Conflict(
+                    ("mappings", loser, tool),
+                    value,
+                    MISSING,
+                    f"{tool} {value!r} is held by {winner} and {loser} and "
+                    "is not a number that can be renumbered",
+                )
             )
-        )
-        return
-    number = max(floor.get((tool, key), 0), _highest(merged, tool, key) + 1, 1)
-    new = f"{key}-{number}" if key is not None else str(number)
-    merged[loser] = {**merged[loser], tool: new}
-    floor[(tool, key)] = number + 1
-    ctx.renumbered.append(Renumbered(loser, tool, value, new, winner))
+            return
+        if (tool, key) not in self.scanned:
+            self.scanned.add((tool, key))
+            high = _highest(self.merged, tool, key)
+            self.floor[(tool, key)] = max(self.floor.get((tool, key), 0), high + 1)
+        number = max(self.floor[(tool, key)], 1)
+        new = f"{key}-{number}" if key is not None else str(number)
+        self.merged[loser] = {**self.merged[loser], tool: new}
+        self.floor[(tool, key)] = number + 1
+        self.ctx.renumbered.append(Renumbered(loser, tool, value, new, winner))
 
 
 def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
-    """Highest number used for tool/key (a full scan: only renumbering, which is rare, needs it)."""
+    """Highest number used for tool/key (a full scan, once per tool/key a merge renumbers)."""
     values = [e.get(tool) for e in mappings.values() if isinstance(e, dict)]
     high = 0
     if key is None:

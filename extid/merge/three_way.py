@@ -26,7 +26,7 @@ from typing import Any
 from ..document import ENVELOPE_KEY, MAPPING, Kind
 from ..ids import KEYED_TOOLS, TOOLS, fold
 from ..migrations import CURRENT, UNKNOWN_TIME, VERSIONS
-from .collisions import collisions
+from .collisions import settle_collisions
 from .decide import (
     MISSING,
     ON_COLLISION_CHOICES,
@@ -97,7 +97,7 @@ def merge(
     if kind == MAPPING:
         merged, touched = _merge_mappings(b_in, o_in, t_in, ctx)
         doc[inner] = merged
-        collisions(merged, touched, o_in, t_in, on_collision, dict(counter_floor or {}), ctx)
+        settle_collisions(merged, touched, o_in, t_in, on_collision, dict(counter_floor or {}), ctx)
     else:
         doc[inner] = _merge_counters(b_in, o_in, t_in, mappings, ctx)
     return MergeResult(kind, doc, ctx.conflicts, ctx.renumbered)
