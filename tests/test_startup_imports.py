@@ -67,3 +67,22 @@ def test_version_imports_no_json() -> None:
     rc, modules = _imports(["--version"])
     assert rc == 0
     assert not modules & {*NEVER, "json", "typing", "extid.document"}
+
+
+@pytest.mark.parametrize("theirs_jira", ["PROJ-1", "PROJ-9"])  # clean, and a field conflict
+def test_merge_driver_imports_no_heavy_module(tmp_path: Path, theirs_jira: str) -> None:
+    """git runs the driver once per conflicted state file: the store, git and the validation
+    model stay out of it (argparse is the driver's own command line)."""
+    ours = json.loads(json.dumps(DOC))
+    ours["mappings"]["TASK-ab13"] = {"jira": "PROJ-2"}
+    ours["mappings"]["TASK-ab12"]["jira"] = "PROJ-8" if theirs_jira == "PROJ-9" else "PROJ-1"
+    theirs = json.loads(json.dumps(DOC))
+    theirs["mappings"]["TASK-ab12"]["jira"] = theirs_jira
+    for name, doc in (("base", DOC), ("ours", ours), ("theirs", theirs)):
+        (tmp_path / name).write_text(_canonical(doc))
+    rc, modules = _imports(
+        ["merge-driver", *(str(tmp_path / n) for n in ("base", "ours", "theirs"))]
+    )
+    assert rc == (1 if theirs_jira == "PROJ-9" else 0)
+    assert "extid.merge.render" in modules  # the test sees what the driver imports
+    assert not modules & {*NEVER, "extid.model", "difflib"} - {"argparse"}

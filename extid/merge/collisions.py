@@ -1,0 +1,209 @@
+"""Two internal IDs holding one external ID after a merge: found, then a conflict or renumbered.
+
+Collisions are searched among the entries the merge touched only: an entry equal on both sides
+cannot collide with a merged entry unless one side already held the collision itself, which
+`extid check` reports on that side's own commit. The task created later (tie-break: folded
+internal ID) loses; by default the collision is a conflict, or the loser is renumbered
+deterministically to a fresh number above every counter and every used number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..ids import KEYED_ID_RE, KEYED_TOOLS, NUMERIC_ID_RE, TOOLS, fold
+from .decide import (
+    MISSING,
+    Conflict,
+    CounterKey,
+    Ctx,
+    OnCollision,
+    Renumbered,
+    spellings,
+    time_key,
+)
+
+
+def settle_collisions(
+    merged: dict[str, Any],
+    touched: list[str],
+    om: dict[str, Any],
+    tm: dict[str, Any],
+    on_collision: OnCollision,
+    floor: dict[CounterKey, int],
+    ctx: Ctx,
+) -> None:
+    """Find the external IDs two of `touched` hold in `merged`; record each collision in `ctx`
+    as a conflict, or renumber the loser in `merged` (`floor`: numbers it must stay above)."""
+    # A place in conflict holds no decided value yet: it cannot collide with anything.
+    undecided = {c.path[1:]: c for c in ctx.conflicts if c.path[:1] == ("mappings",)}
+    holders: dict[tuple[str, str], list[str]] = {}
+    for key in touched:
+        entry = merged[key]
+        if isinstance(entry, dict) and (key,) not in undecided:
+            for tool in TOOLS:
+                value = entry.get(tool)
+                if isinstance(value, str) and (key, tool) not in undecided:
+                    holders.setdefault((tool, value), []).append(key)
+    o_fold = t_fold = None
+    renumbering = _Renumbering(merged, floor, ctx)
+    for (tool, value), keys in sorted(holders.items()):
+        if len(keys) < 2:
+            continue
+        if o_fold is None or t_fold is None:
+            o_fold, t_fold = _fold_index(om, touched), _fold_index(tm, touched)
+        claims = {k: _claims(k, tool, value, om, o_fold, tm, t_fold) for k in keys}
+        order = sorted(
+            keys,
+            key=lambda k: _keeper_key(
+                _created(merged[k], k, undecided), k, claims[k], on_collision
+            ),
+        )
+        winner, losers = order[0], order[1:]
+        for loser in losers:
+            if on_collision == "conflict":
+                _collision_conflict(loser, winner, tool, value, claims, om, o_fold, tm, t_fold, ctx)
+            else:
+                renumbering.renumber(loser, winner, tool, value)
+
+
+def _fold_index(side: dict[str, Any], keys: Iterable[str]) -> dict[str, str]:
+    """Spelling on `side` of each of `keys` (few), trying the likely spellings rather than
+    folding a 100k-entry side: this only decides which side a collision is shown or kept on."""
+    out: dict[str, str] = {}
+    for k in keys:
+        for candidate in spellings(fold(k), k):
+            if candidate in side:
+                out[fold(k)] = candidate
+                break
+    return out
+
+
+def _claims(
+    key: str,
+    tool: str,
+    value: str,
+    om: dict[str, Any],
+    o_fold: dict[str, str],
+    tm: dict[str, Any],
+    t_fold: dict[str, str],
+) -> set[str]:
+    """Which sides give `key` this external ID."""
+    sides = set()
+    for name, side, index in (("ours", om, o_fold), ("theirs", tm, t_fold)):
+        entry = side.get(index.get(fold(key), ""), None)
+        if isinstance(entry, dict) and entry.get(tool) == value:
+            sides.add(name)
+    return sides
+
+
+def _created(entry: Any, key: str, undecided: dict[tuple[str, ...], Conflict]) -> tuple[str, str]:
+    """When a task was created, as a sort key; a missing `created` counts as oldest (entries
+    without it predate timestamps). Undecided between the sides: the earlier, either way round."""
+    conflict = undecided.get((key, "created"))
+    if conflict is not None:
+        values = [conflict.ours, conflict.theirs]
+    else:
+        values = [entry.get("created", MISSING) if isinstance(entry, dict) else MISSING]
+    return min(("", "") if v is MISSING else time_key(v) for v in values)
+
+
+def _keeper_key(
+    created: tuple[str, str], key: str, claims: set[str], on_collision: OnCollision
+) -> tuple[Any, ...]:
+    """Sort key: the first keeps the external ID. The task created earlier keeps it, ties by
+    folded ID; with on_collision ours/theirs, a holder that side gave it comes first."""
+    prefer = 0
+    if on_collision in ("ours", "theirs"):
+        prefer = 0 if on_collision in claims else 1
+    return (prefer, created, fold(key), key)
+
+
+def _collision_conflict(
+    loser: str,
+    winner: str,
+    tool: str,
+    value: str,
+    claims: dict[str, set[str]],
+    om: dict[str, Any],
+    o_fold: dict[str, str],
+    tm: dict[str, Any],
+    t_fold: dict[str, str],
+    ctx: Ctx,
+) -> None:
+    o_entry = om.get(o_fold.get(fold(loser), ""), MISSING)
+    t_entry = tm.get(t_fold.get(fold(loser), ""), MISSING)
+    ov = o_entry.get(tool, MISSING) if isinstance(o_entry, dict) else MISSING
+    tv = t_entry.get(tool, MISSING) if isinstance(t_entry, dict) else MISSING
+    if ov == tv:  # one side already held the collision: show the field against its absence
+        ov, tv = value, MISSING
+    where = {k: "/".join(sorted(c)) or "merge" for k, c in claims.items()}
+    ctx.conflicts.append(
+        Conflict(
+            ("mappings", loser, tool),
+            ov,
+            tv,
+            f"{tool} {value} is held by both {winner} ({where[winner]}) and "
+            f"{loser} ({where[loser]}); keep one (`extid resolve --ours/--theirs/--renumber`)",
+            collision=True,
+        )
+    )
+
+
+class _Renumbering:
+    """Fresh numbers for the losers of collisions: above every counter (`floor`) and every
+    number used in `merged`. A tool/key's used numbers are scanned once, at its first
+    renumbering: the floor it then raises stays above them (and above each new number)."""
+
+    def __init__(self, merged: dict[str, Any], floor: dict[CounterKey, int], ctx: Ctx) -> None:
+        self.merged, self.floor, self.ctx = merged, floor, ctx
+        self.scanned: set[CounterKey] = set()
+
+    def renumber(self, loser: str, winner: str, tool: str, value: str) -> None:
+        key = None
+        if tool in KEYED_TOOLS:
+            m = KEYED_ID_RE.fullmatch(value)
+            key = m.group(1) if m else None
+        elif NUMERIC_ID_RE.fullmatch(value) is None:
+            key = ""
+        if key == "" or (tool in KEYED_TOOLS and key is None):
+            self.ctx.conflicts.append(
+                Conflict(
+                    ("mappings", loser, tool),
+                    value,
+                    MISSING,
+                    f"{tool} {value!r} is held by {winner} and {loser} and "
+                    "is not a number that can be renumbered",
+                )
+            )
+            return
+        if (tool, key) not in self.scanned:
+            self.scanned.add((tool, key))
+            high = _highest(self.merged, tool, key)
+            self.floor[(tool, key)] = max(self.floor.get((tool, key), 0), high + 1)
+        number = max(self.floor[(tool, key)], 1)
+        new = f"{key}-{number}" if key is not None else str(number)
+        self.merged[loser] = {**self.merged[loser], tool: new}
+        self.floor[(tool, key)] = number + 1
+        self.ctx.renumbered.append(Renumbered(loser, tool, value, new, winner))
+
+
+def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
+    """Highest number used for tool/key (a full scan, once per tool/key a merge renumbers)."""
+    values = [e.get(tool) for e in mappings.values() if isinstance(e, dict)]
+    high = 0
+    if key is None:
+        for v in values:
+            if isinstance(v, str) and NUMERIC_ID_RE.fullmatch(v):
+                high = max(high, int(v))
+        return high
+    prefix = key + "-"
+    for v in values:
+        if (
+            isinstance(v, str)
+            and v.startswith(prefix)
+            and NUMERIC_ID_RE.fullmatch(v[len(prefix) :])
+        ):
+            high = max(high, int(v[len(prefix) :]))
+    return high

@@ -1,0 +1,126 @@
+"""extid.merge.fast (with chunks): the byte-level merge of big canonical files gives the same
+answer as the document merge, or none."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from merge_helpers import T0, T1, T2, mapping_sets, mdoc, no_collisions
+
+from extid.document import canonical
+from extid.merge import Conflict, fast, fast_merge_mapping, merge
+
+
+def test_fast_path_applies_to_canonical_files_and_agrees() -> None:
+    base = mdoc({f"TASK-{n:04X}": {"jira": f"P-{n}", "created": T0} for n in range(1, 300)})
+    ours = copy.deepcopy(base)
+    theirs = copy.deepcopy(base)
+    ours["mappings"]["TASK-A000"] = {"jira": "P-900"}
+    ours["mappings"]["TASK-0005"]["github"] = "5"
+    del ours["mappings"]["TASK-0007"]
+    theirs["mappings"]["TASK-B000"] = {"linear": "T-1"}
+    theirs["mappings"]["TASK-0006"]["github"] = "6"
+    theirs["updated"] = T2
+    fast = fast_merge_mapping(canonical(base), canonical(ours), canonical(theirs))
+    assert fast is not None and fast.clean
+    assert fast.data == merge(base, ours, theirs, "mapping").render()
+    # swapped sides: the same bytes
+    swapped = fast_merge_mapping(canonical(base), canonical(theirs), canonical(ours))
+    assert swapped is not None and swapped.data == fast.data
+
+
+def test_fast_path_declines_what_it_cannot_prove() -> None:
+    base = mdoc({f"TASK-{n:04X}": {"jira": f"P-{n}"} for n in range(1, 5)})
+    ours = copy.deepcopy(base)
+    ours["mappings"]["TASK-A000"] = {"jira": "P-900"}
+    theirs = copy.deepcopy(base)
+    theirs["mappings"]["TASK-0004"] = {"jira": "P-44"}
+    b, o, t = canonical(base), canonical(ours), canonical(theirs)
+    assert fast_merge_mapping(b, o, t) is not None
+    assert fast_merge_mapping(b, o, t.replace(b'"P-44"', b'"P-44",')) is None  # broken JSON
+    assert fast_merge_mapping(b, o, t + b" ") is None  # not canonical
+    del theirs["mappings"]["TASK-0004"]
+    ours["mappings"]["TASK-0004"] = {"jira": "P-4", "github": "1"}
+    assert fast_merge_mapping(b, canonical(ours), canonical(theirs)) is None  # delete/modify
+
+
+def test_fast_path_renders_field_conflicts_and_collisions_like_the_document_merge() -> None:
+    base = mdoc({f"TASK-{n:04X}": {"jira": f"P-{n}"} for n in range(1, 5)})
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    ours["mappings"]["TASK-A000"] = {"created": T1, "jira": "P-900"}
+    theirs["mappings"]["TASK-B000"] = {"created": T2, "jira": "P-900"}  # a collision
+    ours["mappings"]["TASK-0002"]["jira"] = "P-20"  # a field conflict
+    theirs["mappings"]["TASK-0002"]["jira"] = "P-21"
+    fast = fast_merge_mapping(*(canonical(d) for d in (base, ours, theirs)))
+    slow = merge(base, ours, theirs, "mapping")
+    assert fast is not None and len(fast.conflicts) == 2
+    assert fast.data == slow.render()
+    assert sorted(c.message for c in fast.conflicts) == sorted(c.message for c in slow.conflicts)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mapping_sets, mapping_sets, mapping_sets)
+def test_fast_path_equals_the_document_merge(
+    b: dict[str, Any], o: dict[str, Any], t: dict[str, Any]
+) -> None:
+    b, o, t = no_collisions(b), no_collisions(o), no_collisions(t)
+    docs = [mdoc(b), mdoc(o, T1), mdoc(t, T2)]
+    fast = fast_merge_mapping(*(canonical(d) for d in docs))
+    slow = merge(*docs, "mapping")
+    if fast is not None:
+        assert fast.data == slow.render()
+        assert sorted(c.path for c in fast.conflicts) == sorted(c.path for c in slow.conflicts)
+    elif slow.clean and slow.doc["mappings"] and o and t:
+        # declining is only for conflicts, collisions and empty objects, never a clean merge
+        # of non-empty sides
+        raise AssertionError("the fast path declined a clean merge")
+
+
+# --- cost follows the changes: counted, not timed --------------------------------------------
+
+
+class CountingList(list[Conflict]):
+    """A conflicts list that counts the conflicts each full pass over it visits."""
+
+    visits = 0
+
+    def __iter__(self) -> Iterator[Conflict]:
+        for c in super().__iter__():
+            CountingList.visits += 1
+            yield c
+
+
+class CountingCtx(fast.Ctx):
+    def __init__(self, on_conflict: Any) -> None:
+        super().__init__(on_conflict)
+        self.conflicts = CountingList()
+
+
+def bulk_epic_change(n: int) -> list[bytes]:
+    """Both sides set `epic` on all n entries; a third of them differently (field conflicts)."""
+    base = mdoc({f"TASK-{i:04X}": {"created": T0, "jira": f"P-{i}"} for i in range(1, n + 1)})
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    for i, entry in enumerate(ours["mappings"].values()):
+        entry["epic"] = f"EPIC-{100 + i % 50}"
+    for i, entry in enumerate(theirs["mappings"].values()):
+        entry["epic"] = f"EPIC-{(100 if i % 3 else 200) + i % 50}"
+    return [canonical(d) for d in (base, ours, theirs)]
+
+
+@pytest.mark.parametrize("n", [300, 1200])
+def test_a_conflict_heavy_merge_visits_each_conflict_a_few_times(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each changed entry used to rescan every conflict found so far, and each conflicted entry
+    to rescan them all again for its own: quadratic (118 s at 32k entries). Now each conflict
+    is visited a bounded number of times, whatever n."""
+    monkeypatch.setattr(fast, "Ctx", CountingCtx)
+    monkeypatch.setattr(CountingList, "visits", 0)
+    result = fast_merge_mapping(*bulk_epic_change(n))
+    assert result is not None and len(result.conflicts) == n // 3
+    assert all(c.path[2] == "epic" for c in result.conflicts)
+    assert CountingList.visits <= 3 * len(result.conflicts)
