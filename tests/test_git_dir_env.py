@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, uncovered_env
 from git_helpers import COUNTERS, MAPPING, STATE, allocate, commit, extid, has_markers, ok, unmerged
 
 from extid import git as extid_git
@@ -126,9 +126,8 @@ def _imports_gitpython(*argv: str) -> bool:
         "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
         "print(rc, 'git' in sys.modules)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     out = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=uncovered_env()
     )
     rc, imported = out.stdout.split()
     assert rc in ("0", "None"), out.stderr

@@ -94,9 +94,8 @@ def _git_env(cwd: Path, extra: dict[str, str], *args: str) -> subprocess.Complet
 
 
 @pytest.mark.slow
-def test_five_clones_interleaved_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [name for name in os.environ if name.startswith("COVERAGE_")]:
-        monkeypatch.delenv(name)  # see the module docstring: ~500 identical start-ups
+@pytest.mark.usefixtures("without_coverage")  # see the module docstring
+def test_five_clones_interleaved_rounds(tmp_path: Path) -> None:
     rng = random.Random(20261126)
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
