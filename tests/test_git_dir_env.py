@@ -13,7 +13,18 @@ from pathlib import Path
 
 import pytest
 from conftest import git, uncovered_env
-from git_helpers import COUNTERS, MAPPING, STATE, allocate, commit, extid, has_markers, ok, unmerged
+from git_helpers import (
+    COUNTERS,
+    MAPPING,
+    STATE,
+    allocate,
+    commit,
+    diverge,
+    extid,
+    has_markers,
+    ok,
+    unmerged,
+)
 
 from extid import git as extid_git
 from extid.document import canonical
@@ -45,12 +56,7 @@ def _relative_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _colliding_merge(here: Path) -> None:
     """Two branches take PROJ-1 for different tasks; merged with git's line merge (no driver)."""
-    git(here, "checkout", "-q", "-b", "side")
-    allocate(here, "TASK-beef", "jira", "PROJ")
-    commit(here, "side")
-    git(here, "checkout", "-q", "main")
-    allocate(here, "TASK-cafe", "jira", "PROJ")
-    commit(here, "main")
+    diverge(here)
     assert git(here, "merge", "side", check=False).returncode == 1
 
 

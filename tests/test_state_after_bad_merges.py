@@ -16,8 +16,8 @@ from git_helpers import (
     COUNTERS,
     MAPPING,
     STATE,
-    allocate,
     commit,
+    diverge,
     extid,
     has_markers,
     ok,
@@ -29,16 +29,6 @@ from extid.document import canonical
 
 def _snapshot(repo: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((repo / STATE).iterdir()) if p.is_file()}
-
-
-def _diverge(repo: Path) -> None:
-    """Two branches each take the next jira number for a different task."""
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "jira", "PROJ")
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
-    allocate(repo, "TASK-cafe", "jira", "PROJ")
-    commit(repo, "main")
 
 
 def _merge_keeping_both(repo: Path) -> None:
@@ -61,7 +51,7 @@ def _merge_keeping_both(repo: Path) -> None:
 
 def test_conflicted_file_is_refused_not_restored_from_backup(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "r", install=False)  # git's line merge: markers
-    _diverge(repo)
+    diverge(repo)
     assert git(repo, "merge", "side", check=False).returncode == 1
     assert has_markers(repo / MAPPING)
     before = _snapshot(repo)
@@ -79,7 +69,7 @@ def test_conflicted_file_is_refused_not_restored_from_backup(tmp_path: Path) -> 
 
 def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "r", install=False)
-    _diverge(repo)
+    diverge(repo)
     _merge_keeping_both(repo)
     check = extid(repo, "check")
     assert check.returncode == 1 and "is also held by" in check.stdout, check.stdout + check.stderr
@@ -94,7 +84,7 @@ def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: 
 
 def _planted_collision(tmp_path: Path) -> Path:
     repo = setup_repo(tmp_path / "r", install=False)
-    _diverge(repo)
+    diverge(repo)
     _merge_keeping_both(repo)
     commit(repo, "merge that kept both")
     return repo
