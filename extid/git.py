@@ -4,6 +4,11 @@ Cheap questions (toplevel, config, attributes, hooks directory, `git add`, `git 
 the git binary directly: a merge driver or hook must start fast, and GitPython costs ~100 ms to
 import. Reading index stages and `HEAD:<path>` blobs uses GitPython, imported inside the function
 that needs it, so the merge driver's clean path never loads it.
+
+A repository whose git directory lives elsewhere (`GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` in
+the environment, as git itself sets them for hooks) works too: git reads relative values against
+the directory it starts in, and extid runs git from the top level, so they are made absolute
+against the current directory first.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from pathlib import Path
 
 from .errors import ExtidError
 
+TYPE_CHECKING = False  # not typing's: see errors.py
+if TYPE_CHECKING:
+    import git
+
 MERGE_DRIVER_NAME = "extid semantic merge of external ID state"
 MERGE_DRIVER_COMMAND = "extid merge-driver %O %A %B %P"
 #: Refs git leaves while replaying someone else's commit: the "theirs" of the running operation.
@@ -26,6 +35,26 @@ class GitError(ExtidError):
     """git failed or is not available."""
 
 
+#: The path variables git reads relative to the directory it starts in.
+PATH_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+)
+
+
+def absolute_git_env() -> dict[str, str]:
+    """The git path variables set to relative paths, made absolute against the current
+    directory (where the user, or git running a hook, meant them); empty in the usual case."""
+    return {
+        name: os.path.abspath(value)
+        for name in PATH_VARIABLES
+        if (value := os.environ.get(name)) and not os.path.isabs(value)
+    }
+
+
 def run_git(
     args: Sequence[str],
     cwd: str | Path | None = None,
@@ -33,8 +62,10 @@ def run_git(
     check: bool = True,
     input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
+    fixed = absolute_git_env()
+    env = {**os.environ, **fixed} if fixed else None
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input)
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
     except OSError as e:
         raise GitError(f"cannot run git: {e.strerror or e}") from None
     if check and proc.returncode != 0:
@@ -86,12 +117,26 @@ def show_blob(top: Path, spec: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def _repo(top: Path) -> git.Repo:
+    """The repository whose work tree is `top`, opened with GitPython (imported here: it is slow
+    to import and only recovery and `resolve` need it). GitPython honours `GIT_DIR` only when
+    given no path, and then runs git from the work tree with the variables as they are: so the
+    git directory is passed as the path and the git commands it runs get the absolute values."""
+    import git
+
+    fixed = absolute_git_env()
+    repo = git.Repo(fixed.get("GIT_DIR") or os.environ.get("GIT_DIR") or top)
+    if fixed:
+        repo.git.update_environment(**fixed)
+    return repo
+
+
 def head_blob(top: Path, rel_path: str) -> bytes | None:
     """`HEAD:<path>` through GitPython (None when there is no HEAD or no such file)."""
-    import git  # deferred: GitPython is slow to import and only recovery paths need it
+    import git
 
     try:
-        repo = git.Repo(top)
+        repo = _repo(top)
         blob = repo.head.commit.tree / rel_path
         data: bytes = blob.data_stream.read()
     except (KeyError, ValueError, git.exc.GitError):
@@ -125,12 +170,15 @@ def unmerged_paths(top: Path) -> list[str]:
 
 
 def read_stages(top: Path, rel_path: str) -> Stages:
-    """Stages :1: :2: :3: of an unmerged path, read with GitPython."""
-    import git  # deferred: see head_blob
+    """Stages :1: :2: :3: of an unmerged path, read with GitPython (from `GIT_INDEX_FILE` when
+    set, as git does)."""
+    import git
 
-    repo = git.Repo(top)
+    repo = _repo(top)
+    index_file = absolute_git_env().get("GIT_INDEX_FILE") or os.environ.get("GIT_INDEX_FILE")
+    index = git.IndexFile(repo, index_file) if index_file else repo.index
     found: dict[int, bytes] = {}
-    for stage, blob in repo.index.unmerged_blobs().get(rel_path, []):
+    for stage, blob in index.unmerged_blobs().get(rel_path, []):
         found[stage] = blob.data_stream.read()
     if not found:
         raise GitError(f"{rel_path}: not conflicted in the index (nothing to resolve)")

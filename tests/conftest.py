@@ -11,6 +11,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, with no deadline (a loaded machine made
+# the 200 ms default fail tests at random) and no example database (`.hypothesis/` in whatever
+# directory the first test ran in, replaying one worker's old failures in another).
+# HYPOTHESIS_PROFILE=explore draws fresh examples: for a bug hunt, not for CI.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+settings.register_profile("explore", deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -35,6 +44,20 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     )
     monkeypatch.chdir(tmp_path)
     yield
+
+
+def uncovered_env() -> dict[str, str]:
+    """The environment without coverage's variables: for a child whose measurement is waste
+    (one SIGKILLed never writes its data; hundreds of identical start-ups add nothing) or
+    would distort what it observes (what an interpreter imports)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+
+
+@pytest.fixture
+def without_coverage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uncovered_env` for every child, including those git starts (hooks, merge drivers)."""
+    for name in set(os.environ) - set(uncovered_env()):
+        monkeypatch.delenv(name)
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -46,6 +46,17 @@ def allocate(repo: Path, task: str, tool: str, project: str | None = None) -> st
     return ok(extid(repo, *args)).stdout.strip()
 
 
+def diverge(repo: Path) -> None:
+    """Branches `side` and `main` each take the next jira PROJ number for a different task
+    (TASK-beef on side, TASK-cafe on main): a collision once merged; `main` checked out."""
+    git(repo, "checkout", "-q", "-b", "side")
+    allocate(repo, "TASK-beef", "jira", "PROJ")
+    commit(repo, "side")
+    git(repo, "checkout", "-q", "main")
+    allocate(repo, "TASK-cafe", "jira", "PROJ")
+    commit(repo, "main")
+
+
 def mapping(repo: Path) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((repo / MAPPING).read_text("utf-8"))
     return doc

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import uncovered_env
 from hostile_helpers import COUNTERS_FILE, MAPPING_FILE, tmpfs_or_plain, write_state
 
 from extid import document, validate
@@ -109,6 +110,7 @@ def kill_rounds(state_dir: Path, rounds: int, seed: int) -> dict[str, int]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=uncovered_env(),  # killed: it would never write its coverage data
         )
         assert proc.stdout is not None
         first = proc.stdout.readline()

@@ -4,12 +4,12 @@ checked on `sys.modules` in a fresh interpreter, not by timing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import uncovered_env
 
 DOC = {
     "mappings": {"TASK-ab12": {"created": "2025-01-08T10:00:00Z", "jira": "PROJ-1"}},
@@ -35,9 +35,12 @@ def _imports(argv: list[str]) -> tuple[int, set[str]]:
         "print()\nprint(rc, *sorted(set(sys.modules) - before))"
     )
     # Without coverage in the child: it would have imported much of this before main.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=uncovered_env(),
     )
     rc, *modules = out.stdout.splitlines()[-1].split()
     return int(rc), set(modules)

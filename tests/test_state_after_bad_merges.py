@@ -12,7 +12,17 @@ import json
 from pathlib import Path
 
 from conftest import git
-from git_helpers import MAPPING, STATE, allocate, commit, extid, has_markers, ok, setup_repo
+from git_helpers import (
+    COUNTERS,
+    MAPPING,
+    STATE,
+    commit,
+    diverge,
+    extid,
+    has_markers,
+    ok,
+    setup_repo,
+)
 
 from extid.document import canonical
 
@@ -21,19 +31,27 @@ def _snapshot(repo: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((repo / STATE).iterdir()) if p.is_file()}
 
 
-def _diverge(repo: Path) -> None:
-    """Two branches each take the next jira number for a different task."""
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "jira", "PROJ")
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
-    allocate(repo, "TASK-cafe", "jira", "PROJ")
-    commit(repo, "main")
+def _merge_keeping_both(repo: Path) -> None:
+    """Merge `side` without the driver and "resolve" by hand, keeping both entries: the
+    collision gets into the work tree. Both sides raised the same counter, so the counters
+    files differ only in `updated`, stamped in whole seconds: git's line merge conflicts on it
+    whenever the two allocations straddle a second boundary. Ours is taken, as a user would."""
+    git(repo, "merge", "side", check=False)
+    ours = json.loads(git(repo, "show", f"main:{MAPPING}").stdout)
+    theirs = json.loads(git(repo, "show", f"side:{MAPPING}").stdout)
+    ours["mappings"].update(theirs["mappings"])
+    (repo / MAPPING).write_bytes(canonical(ours))
+    counters = {
+        side: json.loads(git(repo, "show", f"{side}:{COUNTERS}").stdout)
+        for side in ("main", "side")
+    }
+    assert counters["main"]["counters"] == counters["side"]["counters"]
+    (repo / COUNTERS).write_bytes(canonical(counters["main"]))
 
 
 def test_conflicted_file_is_refused_not_restored_from_backup(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "r", install=False)  # git's line merge: markers
-    _diverge(repo)
+    diverge(repo)
     assert git(repo, "merge", "side", check=False).returncode == 1
     assert has_markers(repo / MAPPING)
     before = _snapshot(repo)
@@ -51,13 +69,8 @@ def test_conflicted_file_is_refused_not_restored_from_backup(tmp_path: Path) -> 
 
 def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "r", install=False)
-    _diverge(repo)
-    git(repo, "merge", "side", check=False)
-    # A hand "resolution" that keeps both entries: the collision gets into the work tree.
-    ours = json.loads(git(repo, "show", f"main:{MAPPING}").stdout)
-    theirs = json.loads(git(repo, "show", f"side:{MAPPING}").stdout)
-    ours["mappings"].update(theirs["mappings"])
-    (repo / MAPPING).write_bytes(canonical(ours))
+    diverge(repo)
+    _merge_keeping_both(repo)
     check = extid(repo, "check")
     assert check.returncode == 1 and "is also held by" in check.stdout, check.stdout + check.stderr
     before = _snapshot(repo)
@@ -71,12 +84,8 @@ def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: 
 
 def _planted_collision(tmp_path: Path) -> Path:
     repo = setup_repo(tmp_path / "r", install=False)
-    _diverge(repo)
-    git(repo, "merge", "side", check=False)
-    ours = json.loads(git(repo, "show", f"main:{MAPPING}").stdout)
-    theirs = json.loads(git(repo, "show", f"side:{MAPPING}").stdout)
-    ours["mappings"].update(theirs["mappings"])
-    (repo / MAPPING).write_bytes(canonical(ours))
+    diverge(repo)
+    _merge_keeping_both(repo)
     commit(repo, "merge that kept both")
     return repo
 

@@ -12,8 +12,12 @@ from ..errors import UnsafePathError
 def find_git_toplevel(start: Path) -> Path | None:
     """The nearest directory at or above `start` holding `.git` (file or directory).
 
-    Plain filesystem walk: the common path must not pay for importing GitPython.
+    Plain filesystem walk: the common path must not pay for importing GitPython. A work tree
+    named by `GIT_WORK_TREE` (its `.git` kept elsewhere, `GIT_DIR`) is the top level, as for git.
     """
+    work_tree = os.environ.get("GIT_WORK_TREE")
+    if work_tree:
+        return Path(os.path.abspath(work_tree))
     for directory in (start, *start.parents):
         if os.path.lexists(os.path.join(directory, ".git")):
             return directory
