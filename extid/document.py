@@ -1,15 +1,16 @@
 """The two documents as bytes: strict parse, canonical dump, kind detection.
 
 Pure but for reading a state file (read_file, read_to_limit): bytes in, Python objects out
-(and back). Speed matters here (hooks run on every commit and
-registries reach 100k entries), so the common case takes a fast path:
+(and back). Speed matters here (hooks run on every commit and registries reach 100k
+entries), so a large file (LARGE_BYTES and up) takes a fast path first:
 
 * orjson parses; if the canonical dump of the result equals the input bytes, the input is
   canonical and therefore has no duplicate keys (a duplicate would make the input longer than
   the dump of its parse). Nothing else needs checking.
-* anything else (non-canonical, or orjson refused it) goes through the stdlib parser with hooks
-  that detect duplicate keys, NaN/Infinity, huge numbers and lone surrogates, which also gives
-  the precise error message.
+* anything else (a small file, a non-canonical one, or one orjson refused) goes through the
+  stdlib parser with hooks that detect duplicate keys, NaN/Infinity, huge numbers and lone
+  surrogates, which also gives the precise error message. For a small file this is also the
+  quicker way: importing orjson costs a hook more than it saves.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import stat
 from collections import namedtuple
 
 from .errors import ParseError, jpath
+from .ids import INTERNAL_ID_RE, TOOLS
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -189,54 +191,16 @@ def parse(data: bytes, name: str) -> Parsed:
             # marker scan costs ~70 ms at 100k entries, has nothing to find.
             if _is_canonical_fast(data, obj):
                 return Parsed(obj, True)
-    else:
-        plain = _plain_parse(data)
-        if plain is not None and data == plain[1] and _TOO_DEEP not in data:
-            return Parsed(plain[0], True)
-        if plain is not None:
-            # Not canonical. The strict parse still decides whether the file is valid; when it
-            # is, its object equals the plain one (its hooks refuse, never change a value), so
-            # the canonical dump just compared is that of its object too.
-            _check_envelope_bytes(data, name)
-            return Parsed(_slow_parse(data, name), False)
     _check_envelope_bytes(data, name)
     obj = _slow_parse(data, name)
     return Parsed(obj, data == canonical(obj))
-
-
-def _plain_parse(data: bytes) -> tuple[Any, bytes] | None:
-    """The stdlib's parse of a small file without the duplicate-key hook, and its canonical
-    dump; None if either fails (the strict parse then names the problem).
-
-    The strict parse calls its duplicate-key hook for every object, which makes it ~3x slower
-    than this one; a file equal to the canonical dump of its own parse has no duplicate keys
-    (see the module docstring), so `format --check` on a canonical file needs no more. The
-    hooks on numbers and NaN/Infinity are kept (they cost nothing where there are none). The
-    strict path's other checks cannot fail on canonical bytes: a canonical dump has no BOM,
-    no conflict marker (no line of it starts at column 0 but the outermost brackets), no
-    invalid UTF-8 (decoded strictly here) and no lone surrogate (the dump would have written it
-    raw, while the file, valid UTF-8, can only hold it as an escape); too deep a nesting is
-    the caller's `_TOO_DEEP` test.
-    """
-    try:
-        obj = json.loads(
-            data.decode("utf-8"),
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
-        return obj, canonical(obj)
-    # ValueError includes JSONDecodeError, UnicodeDecodeError and _Refused; TypeError is
-    # orjson's refusal of a deep nesting (canonical() uses orjson past LARGE_ENTRIES).
-    except (ValueError, TypeError, RecursionError):
-        return None
 
 
 def load(data: bytes, name: str) -> Any:
     """`parse(data, name).obj`, without finding out whether `data` is canonical.
 
     For readers that only need the object (`extid check`, the store): on a small file, the
-    stdlib dump that `parse` compares against is most of the work (~4 ms of ~6 ms at 1k
+    stdlib dump that `parse` compares against is most of the work (~10 ms of ~13 ms at 1k
     entries). Large files take `parse`, whose canonical check is what makes it fast.
     """
     if len(data) >= LARGE_BYTES:
@@ -380,18 +344,16 @@ def _slow_parse(data: bytes, name: str) -> Any:
     except RecursionError:
         raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
     # A lone surrogate can only come from a backslash-u escape: raw ones are invalid UTF-8.
-    if "\\ud" in text or "\\uD" in text:
-        sound = _within_limits(obj, 0, True)
-    else:
-        sound = _nesting_within_limit(obj)
-    if not sound:
-        _check_tree(obj, "$", 0, name)  # builds the JSON path of the problem and raises
+    # Without one only the nesting needs checking, which the quick walk does; the full walk
+    # builds the JSON path of the problem and raises.
+    if "\\ud" in text or "\\uD" in text or not _nesting_within_limit(obj):
+        _check_tree(obj, "$", 0, name)
     return obj
 
 
 def _nesting_within_limit(obj: Any) -> bool:
-    """`_within_limits(obj, 0, False)` for a parsed document, one level at a time over its
-    containers only: ~3x faster on a 1k-entry file (0.24 against 0.72 ms)."""
+    """Whether `_check_tree` would pass a document without lone surrogates: one level at a
+    time over its containers only, no paths built (~0.3 against ~5.5 ms at 1k entries)."""
     level = [obj] if isinstance(obj, (dict, list)) else []
     for _ in range(MAX_DEPTH):
         level = [
@@ -403,36 +365,6 @@ def _nesting_within_limit(obj: Any) -> bool:
         if not level:
             return True
     return not any(level)  # a container at MAX_DEPTH must be empty: its children are past it
-
-
-def _within_limits(obj: Any, depth: int, strings: bool) -> bool:
-    """Whether `_check_tree` would pass, quickly: no paths built, leaves only looked at when
-    `strings` (~10x faster on a 1k-entry file, most of which is leaves)."""
-    if depth > MAX_DEPTH:
-        return False
-    if isinstance(obj, dict):
-        if strings and not all(_encodable(key) for key in obj):
-            return False
-        values: Any = obj.values()
-    elif isinstance(obj, list):
-        values = obj
-    else:
-        return not strings or not isinstance(obj, str) or _encodable(obj)
-    if depth == MAX_DEPTH and len(values) > 0:
-        return False  # its children, leaves too, are past the limit
-    return all(
-        _within_limits(value, depth + 1, strings)
-        for value in values
-        if strings or isinstance(value, (dict, list))
-    )
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class _Refused(ValueError):
@@ -561,9 +493,6 @@ def kind_of(obj: Any, name: str = "") -> Kind | None:
     if "mapping" in base:
         return MAPPING
     if isinstance(obj, dict) and obj:
-        # deferred: ids compiles its patterns on import (~1 ms), which format does not need
-        from .ids import INTERNAL_ID_RE, TOOLS
-
         if all(k in TOOLS for k in obj):
             return COUNTERS
         if all(INTERNAL_ID_RE.fullmatch(k) for k in obj):
