@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extid import document
+from extid import document, strict
 from extid.errors import ParseError
 
 
@@ -20,7 +20,7 @@ def _strict(data: bytes, name: str = "f.json") -> tuple[Any, bool] | str:
     try:
         document._check_size(data, name)
         document._check_envelope_bytes(data, name)
-        obj = document._slow_parse(data, name)
+        obj = strict.load(data, name)
     except ParseError as e:
         return str(e)
     return obj, data == document.canonical(obj)
@@ -126,9 +126,9 @@ def _deep(depth: int, leaf: Any, wide: bool) -> Any:
 def test_nesting_walk_agrees_with_check_tree(depth: int, leaf: Any, wide: bool) -> None:
     obj = _deep(depth, leaf, wide)
     try:
-        document._check_tree(obj, "$", 0, "f")
+        strict.check_tree(obj, "$", 0, "f")
     except ParseError:
         passes = False
     else:
         passes = True
-    assert document._nesting_within_limit(obj) == passes
+    assert strict.nesting_within_limit(obj) == passes
