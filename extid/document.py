@@ -1,15 +1,17 @@
 """The two documents as bytes: strict parse, canonical dump, kind detection.
 
 Pure but for reading a state file (read_file, read_to_limit): bytes in, Python objects out
-(and back). Speed matters here (hooks run on every commit and
-registries reach 100k entries), so the common case takes a fast path:
+(and back); the strict parse itself is extid.strict's. Speed matters here (hooks run on every
+commit and registries reach 100k entries), so a large file (LARGE_BYTES and up) takes a fast
+path first:
 
 * orjson parses; if the canonical dump of the result equals the input bytes, the input is
   canonical and therefore has no duplicate keys (a duplicate would make the input longer than
   the dump of its parse). Nothing else needs checking.
-* anything else (non-canonical, or orjson refused it) goes through the stdlib parser with hooks
-  that detect duplicate keys, NaN/Infinity, huge numbers and lone surrogates, which also gives
-  the precise error message.
+* anything else (a small file, a non-canonical one, or one orjson refused) goes through the
+  stdlib parser with hooks that detect duplicate keys, NaN/Infinity, huge numbers and lone
+  surrogates, which also gives the precise error message. For a small file this is also the
+  quicker way: importing orjson costs a hook more than it saves.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import re
 import stat
 from collections import namedtuple
 
-from .errors import ParseError, jpath
+from . import strict
+from .errors import ParseError
+from .ids import INTERNAL_ID_RE, TOOLS
+from .strict import MAX_DEPTH
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -37,10 +42,6 @@ COUNTERS_FILE = "external_id_counters.json"
 
 #: Refuse files larger than this before reading them into a parser (100k entries is ~20 MB).
 MAX_BYTES = 128 * 1024 * 1024
-#: Our documents are 4 levels deep; anything far deeper is hostile.
-MAX_DEPTH = 64
-#: Integers with more digits than this are refused (2**53 has 16).
-MAX_INT_DIGITS = 20
 
 #: Below this size the stdlib is faster end to end: importing orjson costs more (~20 ms) than
 #: it saves, and hooks mostly see small files.
@@ -189,61 +190,23 @@ def parse(data: bytes, name: str) -> Parsed:
             # marker scan costs ~70 ms at 100k entries, has nothing to find.
             if _is_canonical_fast(data, obj):
                 return Parsed(obj, True)
-    else:
-        plain = _plain_parse(data)
-        if plain is not None and data == plain[1] and _TOO_DEEP not in data:
-            return Parsed(plain[0], True)
-        if plain is not None:
-            # Not canonical. The strict parse still decides whether the file is valid; when it
-            # is, its object equals the plain one (its hooks refuse, never change a value), so
-            # the canonical dump just compared is that of its object too.
-            _check_envelope_bytes(data, name)
-            return Parsed(_slow_parse(data, name), False)
     _check_envelope_bytes(data, name)
-    obj = _slow_parse(data, name)
+    obj = strict.load(data, name)
     return Parsed(obj, data == canonical(obj))
-
-
-def _plain_parse(data: bytes) -> tuple[Any, bytes] | None:
-    """The stdlib's parse of a small file without the duplicate-key hook, and its canonical
-    dump; None if either fails (the strict parse then names the problem).
-
-    The strict parse calls its duplicate-key hook for every object, which makes it ~3x slower
-    than this one; a file equal to the canonical dump of its own parse has no duplicate keys
-    (see the module docstring), so `format --check` on a canonical file needs no more. The
-    hooks on numbers and NaN/Infinity are kept (they cost nothing where there are none). The
-    strict path's other checks cannot fail on canonical bytes: a canonical dump has no BOM,
-    no conflict marker (no line of it starts at column 0 but the outermost brackets), no
-    invalid UTF-8 (decoded strictly here) and no lone surrogate (the dump would have written it
-    raw, while the file, valid UTF-8, can only hold it as an escape); too deep a nesting is
-    the caller's `_TOO_DEEP` test.
-    """
-    try:
-        obj = json.loads(
-            data.decode("utf-8"),
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
-        return obj, canonical(obj)
-    # ValueError includes JSONDecodeError, UnicodeDecodeError and _Refused; TypeError is
-    # orjson's refusal of a deep nesting (canonical() uses orjson past LARGE_ENTRIES).
-    except (ValueError, TypeError, RecursionError):
-        return None
 
 
 def load(data: bytes, name: str) -> Any:
     """`parse(data, name).obj`, without finding out whether `data` is canonical.
 
     For readers that only need the object (`extid check`, the store): on a small file, the
-    stdlib dump that `parse` compares against is most of the work (~4 ms of ~6 ms at 1k
+    stdlib dump that `parse` compares against is most of the work (~10 ms of ~13 ms at 1k
     entries). Large files take `parse`, whose canonical check is what makes it fast.
     """
     if len(data) >= LARGE_BYTES:
         return parse(data, name).obj
     _check_size(data, name)
     _check_envelope_bytes(data, name)
-    return _slow_parse(data, name)
+    return strict.load(data, name)
 
 
 def _is_canonical_fast(data: bytes, obj: Any) -> bool:
@@ -359,195 +322,6 @@ def _check_envelope_bytes(data: bytes, name: str) -> None:
         raise ParseError(name, f"line {line}", "unresolved merge conflict (conflict marker)")
 
 
-def _slow_parse(data: bytes, name: str) -> Any:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ParseError(name, f"line {line}", f"invalid UTF-8 at byte {e.start}") from None
-    try:
-        obj = json.loads(
-            text,
-            object_pairs_hook=_unique_object,
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
-    except json.JSONDecodeError as e:
-        raise ParseError(name, f"line {e.lineno} column {e.colno}", e.msg) from None
-    except _Refused as e:
-        raise ParseError(name, e.locate(text), str(e)) from None
-    except RecursionError:
-        raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
-    # A lone surrogate can only come from a backslash-u escape: raw ones are invalid UTF-8.
-    if "\\ud" in text or "\\uD" in text:
-        sound = _within_limits(obj, 0, True)
-    else:
-        sound = _nesting_within_limit(obj)
-    if not sound:
-        _check_tree(obj, "$", 0, name)  # builds the JSON path of the problem and raises
-    return obj
-
-
-def _nesting_within_limit(obj: Any) -> bool:
-    """`_within_limits(obj, 0, False)` for a parsed document, one level at a time over its
-    containers only: ~3x faster on a 1k-entry file (0.24 against 0.72 ms)."""
-    level = [obj] if isinstance(obj, (dict, list)) else []
-    for _ in range(MAX_DEPTH):
-        level = [
-            child
-            for container in level
-            for child in (container.values() if type(container) is dict else container)
-            if type(child) is dict or type(child) is list
-        ]
-        if not level:
-            return True
-    return not any(level)  # a container at MAX_DEPTH must be empty: its children are past it
-
-
-def _within_limits(obj: Any, depth: int, strings: bool) -> bool:
-    """Whether `_check_tree` would pass, quickly: no paths built, leaves only looked at when
-    `strings` (~10x faster on a 1k-entry file, most of which is leaves)."""
-    if depth > MAX_DEPTH:
-        return False
-    if isinstance(obj, dict):
-        if strings and not all(_encodable(key) for key in obj):
-            return False
-        values: Any = obj.values()
-    elif isinstance(obj, list):
-        values = obj
-    else:
-        return not strings or not isinstance(obj, str) or _encodable(obj)
-    if depth == MAX_DEPTH and len(values) > 0:
-        return False  # its children, leaves too, are past the limit
-    return all(
-        _within_limits(value, depth + 1, strings)
-        for value in values
-        if strings or isinstance(value, (dict, list))
-    )
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-class _Refused(ValueError):
-    def __init__(
-        self, message: str, where: str = "", token: str = "", duplicate: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.where, self.token, self.duplicate = where, token, duplicate
-
-    def locate(self, text: str) -> str:
-        if self.where:
-            return self.where
-        if self.duplicate is not None:
-            return _duplicate_at(text, self.duplicate)
-        return _locate(text, self.token)
-
-
-# A JSON string (and the colon that makes it a key), or a bracket: enough to walk the objects.
-_KEY_OR_BRACKET = r'"(?:[^"\\]|\\.)*"\s*:?|[{}\[\]]'
-
-
-def _duplicate_at(text: str, key: str) -> str:
-    """Line and column of the second occurrence of `key` among the keys of one object (the
-    parser's hook only knows the key). A walk over strings and brackets, on this error path
-    only."""
-    objects: list[set[str] | None] = []  # the keys seen so far in each open object (None: array)
-    for m in re.finditer(_KEY_OR_BRACKET, text):
-        token = m.group()
-        if token in ("{", "["):
-            objects.append(set() if token == "{" else None)
-        elif token in ("}", "]"):
-            if objects:
-                objects.pop()
-        elif token.endswith(":") and objects and objects[-1] is not None:
-            name = json.loads(token[:-1])
-            if name == key and name in objects[-1]:
-                line = text.count("\n", 0, m.start()) + 1
-                return f"line {line} column {m.start() - text.rfind(chr(10), 0, m.start())}"
-            objects[-1].add(name)
-    return ""
-
-
-def _locate(text: str, token: str) -> str:
-    """Line and column of a refused number or constant (the parser's hooks get no position).
-
-    The first occurrence that is not part of a longer word or number; one inside a string that
-    spells the same huge number could be named instead, which only makes the hint imprecise.
-    """
-    if not token:
-        return ""
-    m = re.search(r"(?<![\w.+\"-])" + re.escape(token) + r"(?![\w.\"])", text)
-    if m is None:
-        return ""
-    line = text.count("\n", 0, m.start()) + 1
-    return f"line {line} column {m.start() - text.rfind(chr(10), 0, m.start())}"
-
-
-def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Refused(f"duplicate key {_short_repr(key)}", duplicate=key)
-            seen.add(key)
-    return obj
-
-
-def _short_repr(key: str) -> str:
-    """repr escapes control characters, so ANSI escapes never reach a terminal raw; cut long."""
-    text = repr(key)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _reject_constant(token: str) -> Any:
-    raise _Refused(f"{token} is not valid JSON", token=token)
-
-
-def _parse_float(token: str) -> float:
-    value = float(token)
-    if value in (float("inf"), float("-inf")):
-        raise _Refused(f"number {token[:40]} is out of range", token=token)
-    return value
-
-
-def _parse_int(token: str) -> int:
-    if len(token.lstrip("-")) > MAX_INT_DIGITS:
-        digits = len(token.lstrip("-"))
-        raise _Refused(f"integer with {digits} digits is out of range", token=token)
-    return int(token)
-
-
-def _check_tree(obj: Any, path: str, depth: int, name: str) -> None:
-    """Depth limit and lone surrogates, which the stdlib parser lets through."""
-    if depth > MAX_DEPTH:
-        where = path if len(path) <= 200 else path[:197] + "..."
-        raise ParseError(name, where, f"nesting deeper than {MAX_DEPTH} levels")
-    if isinstance(obj, str):
-        _check_string(obj, path, name)
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            _check_string(key, path, name)
-            _check_tree(value, jpath(path, key), depth + 1, name)
-    elif isinstance(obj, list):
-        for i, value in enumerate(obj):
-            _check_tree(value, f"{path}[{i}]", depth + 1, name)
-
-
-def _check_string(value: str, path: str, name: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ParseError(name, path, "string contains a lone surrogate") from None
-
-
 def kind_of(obj: Any, name: str = "") -> Kind | None:
     """Which document this is: by envelope key, then by file name, then by its keys."""
     if isinstance(obj, dict):
@@ -561,9 +335,6 @@ def kind_of(obj: Any, name: str = "") -> Kind | None:
     if "mapping" in base:
         return MAPPING
     if isinstance(obj, dict) and obj:
-        # deferred: ids compiles its patterns on import (~1 ms), which format does not need
-        from .ids import INTERNAL_ID_RE, TOOLS
-
         if all(k in TOOLS for k in obj):
             return COUNTERS
         if all(INTERNAL_ID_RE.fullmatch(k) for k in obj):

@@ -6,6 +6,7 @@ its message as a single line and exits non-zero, never a traceback.
 
 from __future__ import annotations
 
+import json
 from collections import namedtuple
 
 # Not typing's: importing typing is ~3 ms of every start, a fifth of a hook's own budget on a
@@ -24,8 +25,6 @@ def jpath(parent: str, key: str | int) -> str:
         return f"{parent}[{key}]"
     if key and _SAFE_KEY.issuperset(key):
         return f"{parent}.{key}"
-    import json  # deferred: `extid --version` needs no json (~2 ms), and such keys are rare
-
     return f"{parent}[{json.dumps(key, ensure_ascii=True)}]"
 
 

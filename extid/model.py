@@ -15,9 +15,7 @@ from .ids import (
     KEYED_TOOLS,
     NUMERIC_ID_RE,
     TOOLS,
-    ExternalID,
     fold,
-    parse_external,
 )
 
 TYPE_CHECKING = False  # not typing's: see errors.py (check_pair imports this module)
@@ -28,23 +26,9 @@ if TYPE_CHECKING:
 CounterKey = tuple[str, "str | None"]  # (tool, project key or None)
 
 
-def iter_external(mappings: dict[str, Any]) -> Iterator[tuple[str, ExternalID]]:
-    """(internal ID, parsed external ID) for every well-formed external ID in `mappings`."""
-    for internal, entry in mappings.items():
-        if not isinstance(entry, dict):
-            continue
-        for tool in TOOLS:
-            value = entry.get(tool)
-            if isinstance(value, str):
-                try:
-                    yield internal, parse_external(tool, value)
-                except ValueError:
-                    continue
-
-
 def highest_used(mappings: dict[str, Any]) -> dict[CounterKey, int]:
-    """The highest number used per (tool, key). Runs on every load and write, so it matches
-    the ID patterns directly instead of building an ExternalID per value."""
+    """The highest number used per (tool, key): on every load and write, so the ID patterns
+    are matched directly, no ExternalID built per value."""
     high: dict[CounterKey, int] = {}
     keyed, numeric = KEYED_ID_RE.fullmatch, NUMERIC_ID_RE.fullmatch
     for entry in mappings.values():

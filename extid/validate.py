@@ -30,7 +30,8 @@ from .ids import (
     RFC3339_UTC_RE,
     TOOLS,
 )
-from .migrations import CURRENT
+from .migrations import CURRENT, upgrade
+from .model import get_counter, highest_used
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -277,8 +278,6 @@ def check_pair(
 ) -> list[Problem]:
     """Cross-file rule: every counter is above every number used in the mappings (`high`:
     the mappings' `model.highest_used`, when the caller has it already)."""
-    from .model import get_counter, highest_used
-
     if not isinstance(mapping, dict) or not isinstance(counters, dict):
         return []
     if not isinstance(mapping.get("mappings"), dict) or not isinstance(
@@ -309,8 +308,6 @@ def check_pair(
 
 def load_file(path: str) -> tuple[Any, Kind]:
     """Read, parse and upgrade one file; raises ExtidError (ParseError, NewerVersionError)."""
-    from .migrations import upgrade
-
     obj = document.load(read_file(path), path)
     kind = document.kind_of(obj, path)
     if kind is None:

@@ -1,5 +1,5 @@
-"""A small file's parse takes the stdlib's plain parse when the file is canonical (start-up
-budget of the hooks): same object, same flag, same error as the strict parse it replaces."""
+"""A small file's parse is the strict parse and a comparison with the canonical dump: same
+object, same flag, same error as that definition, whatever the bytes."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extid import document
+from extid import document, strict
 from extid.errors import ParseError
 
 
 def _strict(data: bytes, name: str = "f.json") -> tuple[Any, bool] | str:
-    """What `document.parse` returned for a small file before the plain path: the strict
-    parse with every hook, then the comparison with the canonical dump."""
+    """The definition of `document.parse` for a small file: the strict parse with every
+    hook, then the comparison with the canonical dump."""
     try:
         document._check_size(data, name)
         document._check_envelope_bytes(data, name)
-        obj = document._slow_parse(data, name)
+        obj = strict.load(data, name)
     except ParseError as e:
         return str(e)
     return obj, data == document.canonical(obj)
@@ -89,16 +89,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("data", CASES.values(), ids=CASES.keys())
-def test_plain_path_agrees_with_the_strict_parse(data: bytes) -> None:
+def test_parse_agrees_with_the_strict_definition(data: bytes) -> None:
     assert _now(data) == _strict(data)
-
-
-def test_canonical_files_take_the_plain_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(data: bytes, name: str) -> Any:
-        raise AssertionError("strict parse used")
-
-    monkeypatch.setattr(document, "_slow_parse", refuse)
-    assert document.parse(_canonical(DOC), "f") == (DOC, True)
 
 
 _json = st.recursive(
@@ -131,6 +123,12 @@ def _deep(depth: int, leaf: Any, wide: bool) -> Any:
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("leaf", [1, "x", {}, [], {"a": 1}, [[]]])
 @pytest.mark.parametrize("depth", [0, 1, 62, 63, 64, 65, 66])
-def test_nesting_walk_agrees_with_within_limits(depth: int, leaf: Any, wide: bool) -> None:
+def test_nesting_walk_agrees_with_check_tree(depth: int, leaf: Any, wide: bool) -> None:
     obj = _deep(depth, leaf, wide)
-    assert document._nesting_within_limit(obj) == document._within_limits(obj, 0, False)
+    try:
+        strict.check_tree(obj, "$", 0, "f")
+    except ParseError:
+        passes = False
+    else:
+        passes = True
+    assert strict.nesting_within_limit(obj) == passes
