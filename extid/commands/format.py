@@ -8,6 +8,7 @@ a newer extid wrote, is never rewritten: rewriting it could lose something.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import sys
 
@@ -86,8 +87,6 @@ def _format_one(path: str, check_only: bool) -> int:
 
 
 def _print_diff(path: str, old: bytes, new: bytes) -> None:
-    import difflib  # deferred: a canonical file, the common case, needs no diff
-
     diff = difflib.unified_diff(
         old.decode("utf-8", "replace").splitlines(keepends=True),
         new.decode("utf-8").splitlines(keepends=True),

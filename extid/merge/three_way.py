@@ -26,6 +26,7 @@ from typing import Any
 from ..document import ENVELOPE_KEY, MAPPING, Kind
 from ..ids import KEYED_TOOLS, TOOLS, fold
 from ..migrations import CURRENT, UNKNOWN_TIME, VERSIONS
+from ..model import highest_used
 from .collisions import settle_collisions
 from .decide import (
     MISSING,
@@ -261,8 +262,6 @@ def _merge_counters(
 ) -> dict[str, Any]:
     used: dict[CounterKey, int] = {}
     if mappings is not None:
-        from ..model import highest_used  # deferred: only resolve passes the merged mappings
-
         used = highest_used(mappings)
     out: dict[str, Any] = {}
     for tool in sorted(set(oc) | set(tc)):
