@@ -1,4 +1,4 @@
-"""Kills, contention and locks (issue 6): real processes, real SIGKILL, real flock.
+"""Kills, contention and locks: real processes, real SIGKILL, real flock.
 
 Every worker prints (or logs) an operation only after extid returned it, so what a worker
 reported is exactly what extid acknowledged; the files must hold all of it, whatever was killed.

@@ -1,4 +1,4 @@
-"""Durable writes under faults (issue 6): injected I/O errors at every syscall of a save, the
+"""Durable writes under faults: injected I/O errors at every syscall of a save, the
 syscall order, a simulated crash that drops everything not yet fsynced, real ENOSPC/EROFS
 mounts, an unprivileged user, and file modes/owners."""
 

@@ -1,4 +1,4 @@
-"""Hostile repository content (issue 6): a branch from anyone can change the state files, plant
+"""Hostile repository content: a branch from anyone can change the state files, plant
 symlinks, or point the state directory elsewhere. Real git, real hooks, the real CLI."""
 
 from __future__ import annotations

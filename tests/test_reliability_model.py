@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the real store (issue 6): allocate / record / remove / reload
+"""A hypothesis state machine over the real store: allocate / record / remove / reload
 / crash-and-reload / migrate, checked after every step against a dict model: no ID reused, the
 exact next number predicted, counters above every used number, files always valid."""
 

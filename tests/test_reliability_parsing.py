@@ -1,4 +1,4 @@
-"""Hostile and broken input (issue 6): every byte sequence a branch can put into a state file is
+"""Hostile and broken input: every byte sequence a branch can put into a state file is
 either a document or one of extid's own one-line errors, never a traceback, never a write."""
 
 from __future__ import annotations
