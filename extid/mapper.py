@@ -202,35 +202,6 @@ class Batch:
         return self._holder(tool, normalize_external(tool, external_id))
 
 
-def renumber_collisions(state: State) -> list[str]:
-    """Give every task but one of each external ID it shares a fresh number.
-
-    The same rule as the merge driver's opt-in renumbering: the task created first keeps the
-    ID (a missing `created` counts as oldest; ties go by internal ID), the others get the
-    effective next number. For use after a merge that already planted a collision.
-    """
-    groups: dict[tuple[str, str], list[str]] = {}
-    for internal, entry in state.mappings.items():
-        for tool in ids.TOOLS:
-            if isinstance(entry.get(tool), str):
-                groups.setdefault((tool, entry[tool]), []).append(internal)
-    actions = []
-    for (tool, external), holders in sorted(groups.items()):
-        if len(holders) < 2:
-            continue
-        holders.sort(key=lambda k: (str(state.mappings[k].get("created", "")), k))
-        keeper, *others = holders
-        key = ids.parse_external(tool, external).key
-        for other in others:
-            high = model.highest_used(state.mappings)
-            number = model.effective_next(state.counter_values, high, tool, key)
-            fresh = ids.format_external(tool, key, number)
-            state.mappings[other][tool] = fresh
-            model.set_counter(state.counter_values, tool, key, number + 1)
-            actions.append(f"renumbered {other} {tool} {external} -> {fresh} ({keeper} keeps it)")
-    return actions
-
-
 def reverse_index(mappings: dict[str, Any]) -> dict[tuple[str, str], str]:
     """(tool, external ID as stored, upper case for keyed tools) -> internal ID."""
     index: dict[tuple[str, str], str] = {}

@@ -10,7 +10,7 @@ import pytest
 from merge_helpers import T0, T1, T2, both_ways, cdoc, mdoc, pick
 
 import extid.merge.collisions as collisions_module
-from extid.merge import merge, merge_counter_floor
+from extid.merge import merge, merge_counter_floor, renumber_committed
 
 BASE = mdoc({"TASK-AAAA": {"created": T0, "jira": "P-1"}})
 OURS = mdoc({**BASE["mappings"], "TASK-CCCC": {"created": T2, "jira": "P-2"}})
@@ -94,3 +94,37 @@ def test_a_renumbering_heavy_merge_scans_the_used_numbers_once_per_tool_and_key(
     assert {merged[f"TASK-B{i:03X}"]["github"] for i in range(100)} == {
         str(600 + i) for i in range(100)
     }
+
+
+def test_a_committed_collision_keeps_the_task_the_merge_would_keep() -> None:
+    """The post-merge hook and the merge driver pick the same keeper: times compared as times
+    (10:00:00Z is before 10:00:00.5Z, although '.' sorts before 'Z' as text)."""
+    entries = {
+        "TASK-aaaa": {"created": "2025-01-08T10:00:00.5Z", "jira": "PROJ-4"},
+        "TASK-bbbb": {"created": "2025-01-08T10:00:00Z", "jira": "PROJ-4"},
+    }
+    base = mdoc({})
+    ours = mdoc({"TASK-aaaa": entries["TASK-aaaa"]})
+    theirs = mdoc({"TASK-bbbb": entries["TASK-bbbb"]})
+    merged = merge(base, ours, theirs, "mapping", on_collision="renumber")
+    assert [r.internal_id for r in merged.renumbered] == ["TASK-aaaa"]
+
+    mappings = copy.deepcopy(entries)
+    counters: dict[str, Any] = {"jira": {"PROJ": 5}}
+    actions = renumber_committed(mappings, counters)
+    assert actions == ["renumbered TASK-aaaa jira PROJ-4 -> PROJ-5 (TASK-bbbb keeps it)"]
+    assert mappings["TASK-bbbb"]["jira"] == "PROJ-4" and counters == {"jira": {"PROJ": 6}}
+
+
+def test_committed_collisions_scan_the_used_numbers_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renumbering n committed collisions is one pass over the mappings, not n."""
+    mappings = {f"TASK-{i:04x}": {"jira": f"PROJ-{i // 2 + 1}"} for i in range(400)}
+    calls = []
+    real = collisions_module.model.highest_used
+    monkeypatch.setattr(
+        collisions_module.model, "highest_used", lambda m: calls.append(1) or real(m)
+    )
+    actions = renumber_committed(mappings, {})
+    assert len(actions) == 200 and len(calls) == 1
+    numbers = [e["jira"] for e in mappings.values()]
+    assert len(set(numbers)) == 400  # every task now holds its own ID

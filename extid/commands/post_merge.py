@@ -80,7 +80,7 @@ def _wants_renumber(choice: str | None) -> bool:
 def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
     """Renumber collisions, but only in files that parse: a conflicted file is reported."""
     from ..errors import ExtidError
-    from ..mapper import renumber_collisions
+    from ..merge import renumber_committed
     from ..store import Store
     from ..validate import check_paths
 
@@ -88,7 +88,7 @@ def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
         return []
     try:
         with Store(state_dir).transaction() as state:
-            return renumber_collisions(state)
+            return renumber_committed(state.mappings, state.counter_values)
     except ExtidError:
         return []  # reported by the checks that follow
 

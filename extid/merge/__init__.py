@@ -13,6 +13,7 @@ The modules, in the order a merge runs through them:
 
 from __future__ import annotations
 
+from .collisions import keeper_order, renumber_committed
 from .decide import (
     MISSING,
     ON_COLLISION_CHOICES,
@@ -41,9 +42,11 @@ __all__ = [
     "OnConflict",
     "Renumbered",
     "fast_merge_mapping",
+    "keeper_order",
     "merge",
     "merge_counter_floor",
     "newer_version",
     "render",
+    "renumber_committed",
     "time_key",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import ids, model
 from ..ids import KEYED_ID_RE, KEYED_TOOLS, NUMERIC_ID_RE, TOOLS, fold
 from .decide import (
     MISSING,
@@ -109,11 +110,20 @@ def _created(entry: Any, key: str, undecided: dict[tuple[str, ...], Conflict]) -
     return min(("", "") if v is MISSING else time_key(v) for v in values)
 
 
+def keeper_order(entry: Any, key: str) -> tuple[Any, ...]:
+    """Which of the tasks holding one external ID keeps it (the smallest key): the one created
+    earlier (a missing `created` counts as oldest), ties by folded internal ID. The one rule for
+    the merge driver, `resolve` and the post-merge hook's renumbering."""
+    created = entry.get("created", MISSING) if isinstance(entry, dict) else MISSING
+    return (("", "") if created is MISSING else time_key(created), fold(key), key)
+
+
 def _keeper_key(
     created: tuple[str, str], key: str, claims: set[str], on_collision: OnCollision
 ) -> tuple[Any, ...]:
-    """Sort key: the first keeps the external ID. The task created earlier keeps it, ties by
-    folded ID; with on_collision ours/theirs, a holder that side gave it comes first."""
+    """Sort key: the first keeps the external ID, as `keeper_order` says (`created` undecided
+    between the sides counts as the earlier); with on_collision ours/theirs, a holder that side
+    gave it comes first."""
     prefer = 0
     if on_collision in ("ours", "theirs"):
         prefer = 0 if on_collision in claims else 1
@@ -207,3 +217,30 @@ def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
         ):
             high = max(high, int(v[len(prefix) :]))
     return high
+
+
+def renumber_committed(mappings: dict[str, Any], counters: dict[str, Any]) -> list[str]:
+    """Settle collisions already in a document (a merge that planted them: the post-merge
+    hook): for each external ID held by several tasks, the first by `keeper_order` keeps it and
+    the others get the effective next number. Changes `mappings` and `counters` in place;
+    returns one line per renumbering."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for internal, entry in mappings.items():
+        for tool in TOOLS:
+            if isinstance(entry.get(tool), str):
+                groups.setdefault((tool, entry[tool]), []).append(internal)
+    high = model.highest_used(mappings)  # kept in step below: one scan, not one per loser
+    actions = []
+    for (tool, external), holders in sorted(groups.items()):
+        if len(holders) < 2:
+            continue
+        keeper, *others = sorted(holders, key=lambda k: keeper_order(mappings[k], k))
+        key = ids.parse_external(tool, external).key
+        for other in others:
+            number = model.effective_next(counters, high, tool, key)
+            fresh = ids.format_external(tool, key, number)
+            mappings[other][tool] = fresh
+            high[(tool, key)] = number
+            model.set_counter(counters, tool, key, number + 1)
+            actions.append(f"renumbered {other} {tool} {external} -> {fresh} ({keeper} keeps it)")
+    return actions
