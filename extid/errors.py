@@ -41,6 +41,13 @@ class ExtidError(Exception):
     exit_code = 1
 
 
+class BadArgumentError(ExtidError, ValueError):
+    """An argument is not an internal ID, a tool, a project key or an external ID: a usage
+    error, exit 2 like argparse's."""
+
+    exit_code = 2
+
+
 class ParseError(ExtidError):
     """A state file is not strict JSON, or not a document extid can read."""
 

@@ -17,15 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import ids, model
-from .errors import ConflictError, ExtidError
+from .errors import BadArgumentError, ConflictError, ExtidError
 from .store import State, Store, Tracker
 from .store.codec import utc_now
-
-
-class BadArgumentError(ExtidError, ValueError):
-    """An argument is not an internal ID, a tool, a project key or an external ID."""
-
-    exit_code = 2
 
 
 def check_internal_id(value: str) -> str:

@@ -11,8 +11,7 @@ from store_helpers import COUNTERS_FILE, GUARDKIT, MAPPING, MAPPING_FILE, snapsh
 
 import extid
 from extid import ExternalIDMapper, Store
-from extid.errors import ConflictError, ExtidError
-from extid.mapper import BadArgumentError
+from extid.errors import BadArgumentError, ConflictError, ExtidError
 
 
 @pytest.fixture
