@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import shutil
 import statistics
@@ -311,7 +312,7 @@ def _exp(value: float | None) -> str:
 
 def report(curves: dict[str, Curve], data: dict[int, Path], runs: int, argv: list[str]) -> str:
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    load = ", ".join(f"{x:.2f}" for x in run.os.getloadavg())
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return "\n".join(
         [
             "# Growth",
@@ -326,7 +327,7 @@ def report(curves: dict[str, Curve], data: dict[int, Path], runs: int, argv: lis
             "",
             *table(curves, data),
             "",
-            *(run.machine(runs, run.os.getloadavg())[:4]),
+            *(run.machine(runs, os.getloadavg())[:4]),
             "",
         ]
     )
