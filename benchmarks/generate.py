@@ -246,6 +246,46 @@ def _renumber(base: Registry, ours: Registry, theirs: Registry, seed: int) -> No
                 entry[tool] = numbers.take(tool, key)
 
 
+# --- growth shapes: bulk field changes and deletions on both branches ---------------------
+
+
+def _edited(base: Registry, changes: dict[str, Doc | None]) -> Doc:
+    """The base's mapping document with `changes` applied (None deletes); counters unchanged,
+    as they never go down."""
+    mappings = {k: v for k, v in base.mappings.items() if changes.get(k, v) is not None}
+    for k, entry in changes.items():
+        if entry is not None:
+            mappings[k] = entry
+    return envelope("mappings", mappings, stamp(base.last + dt.timedelta(hours=1)))
+
+
+def edit_fixtures(n: int, shape: str, seed: int = SEED) -> dict[str, tuple[Doc, Doc]]:
+    """{"base"|"ours"|"theirs": (mapping, counters)} of a merge where both branches edit the
+    same entries. `fields`: every 5th entry gets a new `epic` on both sides, the same one on two
+    thirds of them, a different one on the last third (field conflicts). `deletes`: every 10th
+    entry is deleted on ours and re-labelled on theirs (deletion against modification), and
+    every 10th entry offset by 5 is deleted on theirs only (a clean deletion)."""
+    base = generate(n, seed)
+    ours: dict[str, Doc | None] = {}
+    theirs: dict[str, Doc | None] = {}
+    for i, (k, entry) in enumerate(base.mappings.items()):
+        if shape == "fields" and i % 5 == 0:
+            ours[k] = {**entry, "epic": "EPIC-100"}
+            theirs[k] = {**entry, "epic": "EPIC-200" if (i // 5) % 3 == 0 else "EPIC-100"}
+        elif shape == "deletes" and i % 10 == 0:
+            ours[k], theirs[k] = None, {**entry, "epic": "EPIC-100"}
+        elif shape == "deletes" and i % 10 == 5:
+            theirs[k] = None
+    if shape not in ("fields", "deletes"):
+        raise ValueError(f"unknown shape {shape!r}")
+    mapping, counters = base.documents()
+    return {
+        "base": (mapping, counters),
+        "ours": (_edited(base, ours), counters),
+        "theirs": (_edited(base, theirs), counters),
+    }
+
+
 # --- files ------------------------------------------------------------------------------
 
 
