@@ -68,11 +68,19 @@ def parse_external(tool: str, value: str) -> ExternalID:
     if tool in KEYED_TOOLS:
         m = KEYED_ID_RE.fullmatch(value)
         if m is None:
+            _refuse_huge(tool, value.rpartition("-")[2], value)
             raise ValueError(f"{tool} ID {value!r} is not KEY-n (e.g. PROJ-456)")
         return ExternalID(tool, m.group(1), int(m.group(2)))
     if NUMERIC_ID_RE.fullmatch(value) is None:
+        _refuse_huge(tool, value, value)
         raise ValueError(f"{tool} ID {value!r} is not a positive integer without leading zeros")
     return ExternalID(tool, None, int(value))
+
+
+def _refuse_huge(tool: str, number: str, value: str) -> None:
+    """A number too long for the grammar is a positive integer all the same: say the limit."""
+    if number.isascii() and number.isdigit() and not number.startswith("0"):
+        raise ValueError(f"{tool} ID {value!r} is beyond the limit (numbers stay below 2**53)")
 
 
 def normalize_external(tool: str, value: str) -> str:

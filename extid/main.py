@@ -66,7 +66,21 @@ def _selected(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(selected: str | None) -> argparse.ArgumentParser:
+def _state_dir_arg(value: str) -> str:
+    """`--state-dir ''` is refused: an empty value silently meaning the default would write
+    where the user did not ask (an unset variable in `--state-dir "$DIR"`)."""
+    if not value:
+        import argparse
+
+        raise argparse.ArgumentTypeError("must not be empty (omit it for the default)")
+    return value
+
+
+def build_parser(
+    selected: str | None, commands: dict[str, argparse.ArgumentParser] | None = None
+) -> argparse.ArgumentParser:
+    """The parser for `selected` (all commands for None); the command parsers are also put
+    in `commands` when given."""
     import argparse  # deferred: see _hook_args
 
     parser = argparse.ArgumentParser(
@@ -77,6 +91,7 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
+        type=_state_dir_arg,
         help="state directory (default: $EXTID_STATE_DIR, else <git toplevel>/.claude/state)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -85,11 +100,18 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     # building all of them is a third of a hook's own start-up.
     chosen = {selected: COMMANDS[selected]} if selected is not None else COMMANDS
     for name, help_ in chosen.items():
-        cmd_parser = sub.add_parser(name, help=help_, description=help_)
+        # `help` is %-formatted by argparse, `description` is printed as it is.
+        cmd_parser = sub.add_parser(name, help=help_, description=help_.replace("%%", "%"))
         # Also accepted after the command: pre-commit appends a hook's `args:` to its entry.
         cmd_parser.add_argument(
-            "--state-dir", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            "--state-dir",
+            metavar="DIR",
+            type=_state_dir_arg,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
         )
+        if commands is not None:
+            commands[name] = cmd_parser
         if name == selected:
             _module(name).add_arguments(cmd_parser)
     return parser
@@ -129,8 +151,13 @@ def parse(argv: list[str]) -> tuple[str, dict[str, object]]:
     hook = _hook_args(argv)
     if hook is not None:
         return hook
-    params = vars(build_parser(_selected(argv)).parse_args(argv))
-    return params.pop("command"), params
+    commands: dict[str, argparse.ArgumentParser] = {}
+    namespace, extra = build_parser(_selected(argv), commands).parse_known_args(argv)
+    params = vars(namespace)
+    command = params.pop("command")
+    if extra:  # the command's usage, not the top level's: the command is what was misused
+        commands[command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return command, params
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,8 @@ def check_internal_id(value: str) -> str:
         return f"{head.upper()}-{tail}"
     raise BadArgumentError(
         f"{value!r} is not an internal task ID "
-        "(PREFIX-[SUB-]HASH[.N], e.g. TASK-E01-b2c4; PREFIX is TASK, EPIC, FEAT or DOC)"
+        "(PREFIX-[SUB-]HASH[.N], e.g. TASK-E01-b2c4; PREFIX is TASK, EPIC, FEAT or DOC, "
+        "SUB 2-4 letters or digits, HASH 4-6 hexadecimal digits 0-9 a-f)"
     )
 
 
@@ -247,16 +248,24 @@ class ExternalIDMapper:
 
     def allocate(self, internal_id: str, tool: str, project: str | None = None) -> str:
         """The task's ID in `tool`: the existing one, else the next free number, recorded."""
+        # Arguments are checked before the lock: a mistyped call must not create a file.
+        check_internal_id(internal_id)
+        project_key(check_tool(tool), project)
         with self._one() as b:
             return b.allocate(internal_id, tool, project)
 
     def record(self, internal_id: str, tool: str, external_id: str) -> str:
         """Store an ID that the tool assigned; ConflictError if another task holds it."""
+        check_internal_id(internal_id)  # before the lock, as in allocate
+        normalize_external(tool, external_id)
         with self._one() as b:
             return b.record(internal_id, tool, external_id)
 
     def remove(self, internal_id: str, tool: str | None = None) -> dict[str, str]:
         """Forget a task's IDs (all tools, or one); returns what was removed."""
+        check_internal_id(internal_id)  # before the lock, as in allocate
+        if tool is not None:
+            check_tool(tool)
         with self._one() as b:
             return b.remove(internal_id, tool)
 

@@ -292,15 +292,24 @@ def check_pair(
         if have <= used:
             where = f"$.counters.{tool}" + (f".{key}" if key else "")
             ext = f"{key}-{used}" if key else str(used)
+            # An absent counter is not "counter 0": say what is really wrong.
+            if _has_counter(counters, tool, key):
+                what = f"counter {have} is at or below {tool} {ext}, already used"
+            else:
+                what = f"counter missing, though {tool} {ext} is already used"
             problems.append(
                 Problem(
                     counters_name,
                     where,
-                    f"counter {have} is at or below {tool} {ext}, already used in {mapping_name} "
-                    "(run `extid repair` to reconcile)",
+                    f"{what} in {mapping_name} (run `extid repair` to reconcile)",
                 )
             )
     return problems
+
+
+def _has_counter(counters: dict[str, Any], tool: str, key: str | None) -> bool:
+    value = counters["counters"].get(tool)
+    return isinstance(value, dict) and key in value if key is not None else value is not None
 
 
 # --- files ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -64,7 +65,8 @@ def test_init_allocate_lookup_reverse_list(state_dir: Path) -> None:
     )
     assert extid_in(state_dir, "allocate", "TASK-a3f2", "github")[1] == "1\n"
     assert extid_in(state_dir, "record", "TASK-a3f2", "linear", "team-7")[1] == "TEAM-7\n"
-    assert extid_in(state_dir, "lookup", "task-a3f2") == (0, "github: 1\nlinear: TEAM-7\n", "")
+    rc, out, err = extid_in(state_dir, "lookup", "task-a3f2")
+    assert (rc, err) == (0, "") and re.fullmatch(r"github: 1\nlinear: TEAM-7\ncreated: \S+Z\n", out)
     rc, out, _ = extid_in(state_dir, "lookup", "TASK-a3f2", "--json")
     entry = json.loads(out)
     assert entry["id"] == "TASK-a3f2" and entry["linear"] == "TEAM-7" and "created" in entry
@@ -110,7 +112,7 @@ def test_new_id_is_fresh_and_follows_the_grammar(state_dir: Path, here: Cli) -> 
     assert any(s.startswith("TASK-E01-") for s in seen)
     assert any(s.startswith("EPIC-") for s in seen) and any(s.startswith("DOC-AB-") for s in seen)
     rc, _, err = here("new-id", "--prefix", "TOOLONG")
-    assert rc == 1 and "--prefix" in err
+    assert rc == 2 and "--prefix" in err  # a usage error, as every other
     assert not (state_dir / ".extid.lock").exists()  # only read
 
 
@@ -300,7 +302,8 @@ def test_every_core_command_in_process(state_dir: Path, capsys: pytest.CaptureFi
         "",
     )
     assert cli(capsys, "--state-dir", s, "record", "TASK-a3f2", "github", "#7")[1] == "7\n"
-    assert cli(capsys, "--state-dir", s, "lookup", "TASK-A3F2")[1] == "github: 7\njira: PROJ-1\n"
+    shown = cli(capsys, "--state-dir", s, "lookup", "TASK-A3F2")[1]  # the IDs, then `created`
+    assert re.fullmatch(r"github: 7\njira: PROJ-1\ncreated: \S+Z\n", shown)
     assert json.loads(cli(capsys, "--state-dir", s, "lookup", "TASK-a3f2", "--json")[1])["id"] == (
         "TASK-a3f2"
     )
@@ -311,7 +314,10 @@ def test_every_core_command_in_process(state_dir: Path, capsys: pytest.CaptureFi
     assert "TASK-a3f2" in json.loads(cli(capsys, "--state-dir", s, "list", "--json")[1])
     rc, out, _ = cli(capsys, "--state-dir", s, "new-id", "--kind", "FEAT", "--prefix", "x1")
     assert rc == 0 and out.startswith("FEAT-X1-") and is_internal_id(out.strip())
-    assert cli(capsys, "--state-dir", s, "new-id", "--prefix", "!")[0] == 1
+    with pytest.raises(SystemExit) as usage:  # a usage error: argparse's exit 2
+        cli(capsys, "--state-dir", s, "new-id", "--prefix", "!")
+    assert usage.value.code == 2
+    capsys.readouterr()
     assert cli(capsys, "--state-dir", s, "remove", "TASK-a3f2", "github")[1] == "removed github 7\n"
     assert cli(capsys, "--state-dir", s, "remove", "TASK-a3f2", "github")[0] == 1
     assert "nothing to do" in cli(capsys, "--state-dir", s, "migrate", "--dry-run")[1]

@@ -109,7 +109,7 @@ def test_a_closed_stdout_exits_141_silently(tmp_path: Path) -> None:
 def test_user_and_usage_errors_keep_their_codes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--state-dir", str(tmp_path / "s"), "new-id", "--prefix", "!"]) == 1
+    assert main(["--state-dir", str(tmp_path / "s"), "remove", "TASK-ab12"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("extid: error: ") and err.count("\n") == 1
     with pytest.raises(SystemExit) as usage:

@@ -74,7 +74,9 @@ def test_collision_committed_by_a_merge_is_reported_never_rolled_back(tmp_path: 
     check = extid(repo, "check")
     assert check.returncode == 1 and "is also held by" in check.stdout, check.stdout + check.stderr
     before = _snapshot(repo)
-    assert ok(extid(repo, "lookup", "TASK-beef")).stdout.strip() == "jira: PROJ-1"
+    assert (
+        ok(extid(repo, "lookup", "TASK-beef")).stdout.split("\ncreated: ")[0] == "jira: PROJ-1"
+    )  # then `created`
     result = extid(repo, "allocate", "TASK-d00d", "jira", "--project", "PROJ")
     assert result.returncode == 1
     assert "jira PROJ-1 is also held by" in result.stderr
@@ -108,8 +110,12 @@ def test_post_merge_on_collision_renumber_keeps_the_first_created(tmp_path: Path
     result = extid(repo, "post-merge", "--on-collision", "renumber")
     assert result.returncode == 1  # files changed: the user must commit them
     assert f"renumbered {later} jira PROJ-1 -> PROJ-2 ({keeper} keeps it)" in result.stderr
-    assert ok(extid(repo, "lookup", later)).stdout.strip() == "jira: PROJ-2"
-    assert ok(extid(repo, "lookup", keeper)).stdout.strip() == "jira: PROJ-1"
+    assert (
+        ok(extid(repo, "lookup", later)).stdout.split("\ncreated: ")[0] == "jira: PROJ-2"
+    )  # then `created`
+    assert (
+        ok(extid(repo, "lookup", keeper)).stdout.split("\ncreated: ")[0] == "jira: PROJ-1"
+    )  # then `created`
     ok(extid(repo, "check"))
     assert (
         ok(extid(repo, "allocate", "TASK-d00d", "jira", "--project", "PROJ")).stdout.strip()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 from ..ids import TOOLS
 
@@ -15,10 +17,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(state_dir: str | None, as_json: bool = False) -> int:
+    from ..document import MAPPING_FILE
     from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
-    mappings = ExternalIDMapper(resolve_state_dir(state_dir)).mappings()
+    directory = resolve_state_dir(state_dir)
+    if not os.path.lexists(directory / MAPPING_FILE):
+        # An empty answer is still an answer (exit 0, as `git tag -l` or `git stash list`
+        # with none), but a user looking in the wrong place (another --state-dir, a
+        # subdirectory) must see it: one line on stderr, stdout kept for the listing.
+        print(
+            f"extid: no registry yet in {directory} (the first `extid allocate` or "
+            "`extid init` creates it)",
+            file=sys.stderr,
+        )
+    mappings = ExternalIDMapper(directory).mappings()
     if as_json:
         print(json.dumps(mappings, indent=2, sort_keys=True, ensure_ascii=False))
         return 0

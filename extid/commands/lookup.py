@@ -28,6 +28,9 @@ def run(state_dir: str | None, task_id: str, as_json: bool = False) -> int:
         for tool in TOOLS:
             if tool in found[1]:
                 print(f"{tool}: {found[1][tool]}")
+        for field in ("created", "epic"):  # what --json shows, after the IDs a script greps
+            if field in found[1]:
+                print(f"{field}: {found[1][field]}")
     if found is None or not any(tool in found[1] for tool in TOOLS):
         print(f"extid: {task_id} has no external IDs", file=sys.stderr)
         return 1

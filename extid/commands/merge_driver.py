@@ -197,9 +197,9 @@ def run(
             file=sys.stderr,
         )
         return 1
-    ours = Path(ours_file).read_bytes()
-    theirs = Path(theirs_file).read_bytes()
-    base = Path(base_file).read_bytes() if os.path.exists(base_file) else b""
+    ours = _read_side(ours_file, "OURS (%A)")
+    theirs = _read_side(theirs_file, "THEIRS (%B)")
+    base = _read_side(base_file, "BASE (%O)") if os.path.exists(base_file) else b""
     if ours == theirs:
         return 0
     if len(ours) >= document.LARGE_BYTES:  # a large registry: merge the changed entries only
@@ -224,6 +224,18 @@ def run(
     Path(ours_file).write_bytes(result.render(version if version else CURRENT))
     report(name, result)
     return 0 if result.clean else 1
+
+
+def _read_side(path: str, role: str) -> bytes:
+    """One input git named; a missing or unreadable one is a driver set up by hand with the
+    wrong arguments (git always passes three readable files), said in one line."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ExtidError(
+            f"merge-driver: {role} file {path!r} cannot be read ({e.strerror or e}); git runs "
+            "the driver as `extid merge-driver %O %A %B %P` (set up by `extid install`)"
+        ) from None
 
 
 def _size(path: str) -> int:

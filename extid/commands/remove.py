@@ -23,7 +23,7 @@ def run(state_dir: str | None, task_id: str, tool: str | None = None) -> int:
 
     removed = ExternalIDMapper(resolve_state_dir(state_dir)).remove(task_id, tool)
     if not removed:
-        what = f"a {tool} ID" if tool else "external IDs"
+        what = f"{tool} ID" if tool else "external IDs"
         raise ExtidError(f"{task_id} has no {what} to remove")
     for tool, value in removed.items():
         print(f"removed {tool} {value}")

@@ -247,10 +247,16 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
     except OSError as e:
         refuse_symlink(name, lstat(name))
         raise ExtidError(f"{name}: cannot read ({reason(e)})") from e
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # before fdopen, which refuses a directory with a bug
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ExtidError(
+            f"{name}: is {what}, not a state file; rename or remove it, then "
+            f"`git checkout -- {os.path.basename(name)}` there restores the committed file "
+            "(nothing was changed)"
+        )
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ExtidError(f"{name}: not a regular file")
         if st.st_size > document.MAX_BYTES:  # refuse before reading: it could be 200 GB
             limit = document.MAX_BYTES
             raise ParseError(name, "", f"file is {st.st_size} bytes, over the {limit}-byte limit")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ LOCK_RETRIES = 3
 LOCK_BACKOFF = 0.1
 #: How often a waiter re-tries the lock; flock itself cannot time out.
 LOCK_POLL = 0.05
+#: After this long waiting, say so once on stderr (silence for longer looks like a hang).
+WAIT_NOTICE_AFTER = 1.0
 
 _local = threading.local()
 
@@ -91,28 +94,51 @@ class DirLock:
         return self._filelock
 
     def acquire(self) -> None:
-        """Take the lock, refusing a symlinked lock file; `LockTimeoutError` after retries."""
-        from filelock import Timeout
-
+        """Take the lock, refusing a symlinked lock file; `LockTimeoutError` after retries.
+        Past the first second of waiting, one line on stderr says who is waited for."""
         refuse_symlink(str(self.path), lstat(str(self.path)))
         lock = self._lock_object()
+        first = self.timeout
+        if self.timeout > WAIT_NOTICE_AFTER:  # the first attempt, in two parts
+            if self._try(lock, WAIT_NOTICE_AFTER):
+                return
+            print(
+                f"extid: another extid process holds {self.path}; waiting for it "
+                f"(at most {self.longest_wait():.0f}s more, see EXTID_LOCK_TIMEOUT)",
+                file=sys.stderr,
+                flush=True,
+            )
+            first -= WAIT_NOTICE_AFTER
         pause = LOCK_BACKOFF
         for attempt in range(LOCK_RETRIES + 1):
-            try:
-                lock.acquire(timeout=self.timeout)
+            if self._try(lock, first if attempt == 0 else self.timeout):
                 return
-            except Timeout:
-                if attempt == LOCK_RETRIES:
-                    break
+            if attempt < LOCK_RETRIES:
                 time.sleep(pause * (1 + random.random()))
                 pause *= 2
-            except OSError as e:
-                refuse_symlink(str(self.path), lstat(str(self.path)))
-                raise ExtidError(f"{self.path}: cannot lock ({reason(e)})") from e
         raise LockTimeoutError(
             f"{self.path}: lock still held by another process after "
             f"{LOCK_RETRIES + 1} attempts of {self.timeout:g}s; is another extid running?"
         )
+
+    def _try(self, lock: Any, seconds: float) -> bool:
+        """Whether the lock was taken within `seconds`."""
+        from filelock import Timeout
+
+        try:
+            lock.acquire(timeout=seconds)
+        except Timeout:
+            return False
+        except OSError as e:
+            refuse_symlink(str(self.path), lstat(str(self.path)))
+            raise ExtidError(f"{self.path}: cannot lock ({reason(e)})") from e
+        return True
+
+    def longest_wait(self) -> float:
+        """Seconds `acquire` still waits after its notice: the attempts and the longest
+        pauses between them."""
+        pauses = sum(LOCK_BACKOFF * (2 << n) for n in range(LOCK_RETRIES))  # each at most 2x
+        return (LOCK_RETRIES + 1) * self.timeout - WAIT_NOTICE_AFTER + pauses
 
     def release(self) -> None:
         self._filelock.release()  # the object `acquire` took: never rebuilt in between
