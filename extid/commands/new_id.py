@@ -28,8 +28,9 @@ def _sub(value: str) -> str:
 
 
 def run(state_dir: str | None, kind: str = "TASK", prefix: str | None = None) -> int:
+    from ..errors import BadArgumentError
     from ..ids import fold, new_internal_id
-    from ..mapper import BadArgumentError, ExternalIDMapper
+    from ..mapper import ExternalIDMapper
     from ..store import resolve_state_dir
 
     try:
