@@ -4,7 +4,8 @@ transactions that write both files durably, counters first.
 Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 
 1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers;
-2. read both files (with recovery, see `Store.load`), hand the `State` to the caller;
+2. read both files (restoring one whose bytes are not JSON, see `Store._load_locked`), hand
+   the `State` to the caller;
 3. on a clean exit, if a document changed: reconcile counters, set `updated`, validate both;
 4. counters file first: `create_backup` then `atomic_write` (no directory fsync yet);
 5. mapping file second: `create_backup` then `atomic_write`, whose directory fsync makes
