@@ -57,6 +57,8 @@ _FLOAT_TOKEN = rb"(?:\A|: |\n *)-?[0-9]+[.eE]"  # compiled on first use, by re's
 # elements and a bare top-level number are the only other places a number can be; our documents
 # have neither, so the full pattern runs only when `[` or a leading number says it might match.
 _FLOAT_MEMBER = rb": -?[0-9]+[.eE]"
+#: A UTF-8 byte order mark: read past, never written.
+BOM = b"\xef\xbb\xbf"
 _CONFLICT_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
 # Compiled only when a marker substring is there (see conflict_marker_line), by re's cache.
 _CONFLICT_PATTERN = rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)"
@@ -172,8 +174,13 @@ def conflict_marker_line(data: bytes) -> int | None:
 
 
 def parse(data: bytes, name: str) -> Parsed:
-    """Strictly parse `data` (the contents of file `name`); raises ParseError naming the file."""
+    """Strictly parse `data` (the contents of file `name`); raises ParseError naming the file.
+
+    A UTF-8 BOM and CRLF line ends (what editors and git's `core.autocrlf` write) are read as
+    the same document, which is then not `canonical`: the next write drops them."""
     _check_size(data, name)
+    if data.startswith(BOM):
+        return Parsed(load(data, name), False)
     if len(data) >= LARGE_BYTES:
         import orjson  # deferred: see LARGE_BYTES
 
@@ -202,6 +209,7 @@ def load(data: bytes, name: str) -> Any:
     stdlib dump that `parse` compares against is most of the work (~10 ms of ~13 ms at 1k
     entries). Large files take `parse`, whose canonical check is what makes it fast.
     """
+    data = data.removeprefix(BOM)  # see `parse`
     if len(data) >= LARGE_BYTES:
         return parse(data, name).obj
     _check_size(data, name)
@@ -311,8 +319,6 @@ def _check_size(data: bytes, name: str) -> None:
 
 
 def _check_envelope_bytes(data: bytes, name: str) -> None:
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise ParseError(name, "line 1", "starts with a UTF-8 byte order mark (BOM)")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:4]):
         raise ParseError(name, "line 1", "is UTF-16/32, not UTF-8")
     if not data.strip():

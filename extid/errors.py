@@ -49,10 +49,16 @@ class BadArgumentError(ExtidError, ValueError):
 
 
 class ParseError(ExtidError):
-    """A state file is not strict JSON, or not a document extid can read."""
+    """A state file is not strict JSON, or not a document extid can read.
 
-    def __init__(self, file: str, where: str, message: str) -> None:
-        self.file, self.where, self.message = file, where, message
+    `corrupt`: its bytes cannot be parsed as JSON at all (truncated, not UTF-8, empty, conflict
+    markers), the only case a writer may restore the file from elsewhere. A file that parses
+    but is refused (a duplicate key, a huge number, the wrong kind of document) holds what the
+    user wrote: theirs to fix, never replaced.
+    """
+
+    def __init__(self, file: str, where: str, message: str, *, corrupt: bool = True) -> None:
+        self.file, self.where, self.message, self.corrupt = file, where, message, corrupt
         super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
 
 
@@ -64,6 +70,24 @@ class ValidationError(ExtidError):
         first = str(problems[0]) if problems else "invalid"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(first + more)
+
+
+#: The fix named when a state file's bytes are not JSON, and when it parses but breaks the rules.
+REPAIR_FIX = "run `extid repair` to restore it from its backup or git"
+EDIT_FIX = "fix it by hand: `extid check` lists every problem"
+
+
+def is_corrupt(error: ExtidError) -> bool:
+    """Whether `error` says a file's bytes are unparseable (see `ParseError.corrupt`)."""
+    return isinstance(error, ParseError) and error.corrupt
+
+
+def with_fix(error: ExtidError) -> ExtidError:
+    """`error`, its one line ending in the fix (`REPAIR_FIX` or `EDIT_FIX`); same type."""
+    fix = REPAIR_FIX if is_corrupt(error) else EDIT_FIX
+    if fix not in str(error):
+        error.args = (f"{error} ({fix})",)
+    return error
 
 
 class NewerVersionError(ExtidError):

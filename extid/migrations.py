@@ -59,24 +59,29 @@ def _key(version: str) -> tuple[int, ...]:
 def version_of(obj: Any, kind: Kind, name: str) -> str:
     """The format version of a parsed document; raises for one this extid cannot read."""
     if not isinstance(obj, dict):
-        raise ParseError(name, "$", f"expected an object, got {type(obj).__name__}")
+        got = type(obj).__name__
+        raise ParseError(name, "$", f"expected an object, got {got}", corrupt=False)
     if ENVELOPE_KEY[kind] not in obj:
         return UNVERSIONED
     version = obj.get("version")
     if not isinstance(version, str):
-        raise ParseError(name, "$.version", "missing or not a string")
+        raise ParseError(name, "$.version", "missing or not a string", corrupt=False)
     if version in VERSIONS:
         return version
     try:
         newer = _key(version) > _key(CURRENT)
     except ValueError:
-        raise ParseError(name, "$.version", f"unknown format version {version!r}") from None
+        raise _unknown(name, version) from None
     if newer:
         raise NewerVersionError(
             f"{name}: format version {version} is newer than this extid understands "
             f"(up to {CURRENT}); upgrade extid - the file was not changed"
         )
-    raise ParseError(name, "$.version", f"unknown format version {version!r}")
+    raise _unknown(name, version)
+
+
+def _unknown(name: str, version: str) -> ParseError:
+    return ParseError(name, "$.version", f"unknown format version {version!r}", corrupt=False)
 
 
 def upgrade(obj: Any, kind: Kind, name: str) -> tuple[Any, str]:

@@ -40,9 +40,10 @@ def load(data: bytes, name: str) -> Any:
     except json.JSONDecodeError as e:
         raise ParseError(name, f"line {e.lineno} column {e.colno}", e.msg) from None
     except _Refused as e:
-        raise ParseError(name, e.locate(text), str(e)) from None
+        raise ParseError(name, e.locate(text), str(e), corrupt=e.corrupt) from None
     except RecursionError:
-        raise ParseError(name, "", f"nesting deeper than {MAX_DEPTH} levels") from None
+        message = f"nesting deeper than {MAX_DEPTH} levels"
+        raise ParseError(name, "", message, corrupt=False) from None
     # A lone surrogate can only come from a backslash-u escape: raw ones are invalid UTF-8.
     # Without one only the nesting needs checking, which the quick walk does; the full walk
     # builds the JSON path of the problem and raises.
@@ -68,11 +69,14 @@ def nesting_within_limit(obj: Any) -> bool:
 
 
 class _Refused(ValueError):
+    """Valid JSON this parser refuses (the user's to fix), but for NaN/Infinity: not JSON."""
+
     def __init__(
         self, message: str, where: str = "", token: str = "", duplicate: str | None = None
     ) -> None:
         super().__init__(message)
         self.where, self.token, self.duplicate = where, token, duplicate
+        self.corrupt = False
 
     def locate(self, text: str) -> str:
         if self.where:
@@ -140,7 +144,9 @@ def _short_repr(key: str) -> str:
 
 
 def _reject_constant(token: str) -> Any:
-    raise _Refused(f"{token} is not valid JSON", token=token)
+    refused = _Refused(f"{token} is not valid JSON", token=token)
+    refused.corrupt = True
+    raise refused
 
 
 def _parse_float(token: str) -> float:
@@ -161,7 +167,7 @@ def check_tree(obj: Any, path: str, depth: int, name: str) -> None:
     """Depth limit and lone surrogates, which the stdlib parser lets through."""
     if depth > MAX_DEPTH:
         where = path if len(path) <= 200 else path[:197] + "..."
-        raise ParseError(name, where, f"nesting deeper than {MAX_DEPTH} levels")
+        raise ParseError(name, where, f"nesting deeper than {MAX_DEPTH} levels", corrupt=False)
     if isinstance(obj, str):
         _check_string(obj, path, name)
     elif isinstance(obj, dict):
@@ -177,4 +183,4 @@ def _check_string(value: str, path: str, name: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ParseError(name, path, "string contains a lone surrogate") from None
+        raise ParseError(name, path, "string contains a lone surrogate", corrupt=False) from None

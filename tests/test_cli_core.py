@@ -189,9 +189,14 @@ def test_corrupt_without_source_then_repair_fresh(state_dir: Path, here: Cli) ->
 def test_recovery_from_git_head(tmp_path: Path) -> None:
     state_dir = committed_repo(tmp_path / "repo")
     (state_dir / MAPPING_FILE).write_bytes(b"<<<<<<< ours\n")
+    before = snapshot(state_dir)
+    result = run_extid("lookup", "TASK-E01-b2c4", cwd=tmp_path / "repo" / ".claude")
+    assert result.returncode == 1 and "extid repair" in result.stderr  # a reader only reports
+    assert snapshot(state_dir) == before
+    result = run_extid("repair", cwd=tmp_path / "repo" / ".claude")
+    assert "restored from git HEAD:.claude/state/external_id_mapping.json" in result.stderr
     result = run_extid("lookup", "TASK-E01-b2c4", cwd=tmp_path / "repo" / ".claude")
     assert result.returncode == 0 and "jira: PROJ-456" in result.stdout
-    assert "restored from git HEAD:.claude/state/external_id_mapping.json" in result.stderr
 
 
 def test_guardkit_fixture_through_the_cli(state_dir: Path, here: Cli) -> None:

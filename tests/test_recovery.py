@@ -1,10 +1,12 @@
 """Recovery of corrupt state files (`extid.store.recovery`): restored from `.bak` or git
 `HEAD`, set aside, counters raised so nothing is issued twice; refused when there is no
-source."""
+source. Only writers recover (a reader reports the file and changes nothing), and only bytes
+that are not JSON: a file that parses but breaks the rules is refused, never replaced."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,15 +28,20 @@ from extid.errors import (
     ExtidError,
     NewerVersionError,
 )
-from extid.store import Store, recovery
+from extid.store import State, Store, recovery
 
 CORRUPTIONS = {
     "truncated": lambda data: data[: len(data) // 2],
     "empty": lambda data: b"",
     "conflict markers": lambda data: b"<<<<<<< ours\n" + data + b"=======\n{}\n>>>>>>> theirs\n",
-    "schema violation": lambda data: data.replace(b'"PROJ-456"', b'"PROJ-0456"'),
     "not json": lambda data: b"\x00\xff garbage",
 }
+
+
+def recovered(state_dir: Path) -> State:
+    """The state as a writer loads it: an empty transaction, which recovers corrupt files."""
+    with Store(state_dir).transaction() as state:
+        return state
 
 
 def make_backup_of_sample(state_dir: Path) -> None:
@@ -52,7 +59,10 @@ def test_corrupt_mapping_is_restored_from_bak(
     m = state_dir / MAPPING_FILE
     bad = CORRUPTIONS[how](m.read_bytes())
     m.write_bytes(bad)
-    state = Store(state_dir).load()
+    with pytest.raises(ExtidError, match="extid repair"):
+        Store(state_dir).load()  # a reader only reports it
+    assert not corrupt_files(state_dir)
+    state = recovered(state_dir)
     assert state.mappings == MAPPING["mappings"]
     assert state.counter_values["jira"]["PROJ"] == 458  # PROJ-457 was issued: never again
     [aside] = corrupt_files(state_dir)
@@ -75,8 +85,8 @@ def test_stale_mapping_backup_never_reissues(state_dir: Path) -> None:
     mapper = extid.ExternalIDMapper(state_dir)
     issued = [mapper.allocate(f"TASK-{i:04x}", "jira", "PROJ") for i in range(1, 6)]
     (state_dir / MAPPING_FILE).write_bytes(b"garbage without any ID")
-    assert "TASK-0005" not in mapper.mappings()  # restored from the stale .bak
     fresh = [mapper.allocate(f"TASK-{i:04x}", "jira", "PROJ") for i in range(0x10, 0x15)]
+    assert "TASK-0005" not in mapper.mappings()  # restored from the stale .bak
     assert not set(fresh) & set(issued)
 
 
@@ -96,7 +106,7 @@ def test_corrupt_file_restored_from_git_head(
     state_dir = committed_repo(repo_root)
     m = state_dir / MAPPING_FILE
     m.write_bytes(b"{ broken")
-    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    assert recovered(state_dir).mappings == MAPPING["mappings"]
     assert (
         "restored from git HEAD:.claude/state/external_id_mapping.json" in capsys.readouterr().err
     )
@@ -107,7 +117,7 @@ def test_invalid_bak_falls_through_to_git_head(repo_root: Path) -> None:
     state_dir = committed_repo(repo_root)
     (state_dir / (MAPPING_FILE + ".bak")).write_bytes(b"also broken")
     (state_dir / MAPPING_FILE).write_bytes(b"{ broken")
-    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    assert recovered(state_dir).mappings == MAPPING["mappings"]
 
 
 def test_no_source_refuses_clearly_and_touches_nothing(state_dir: Path) -> None:
@@ -115,7 +125,7 @@ def test_no_source_refuses_clearly_and_touches_nothing(state_dir: Path) -> None:
     (state_dir / MAPPING_FILE).write_bytes(b'{"mappings": {"TASK-a3f2": {"jira": "PROJ-900"')
     before = snapshot(state_dir)
     with pytest.raises(ExtidError, match=r"repair --fresh") as info:
-        Store(state_dir).load()
+        recovered(state_dir)
     assert str(state_dir / MAPPING_FILE) in str(info.value)
     assert "\n" not in str(info.value)
     with pytest.raises(ExtidError, match="repair --fresh"):
@@ -152,16 +162,41 @@ def test_newer_version_is_refused_never_quarantined(state_dir: Path) -> None:
     assert snapshot(state_dir) == before
 
 
-def test_wrong_document_kind_is_corrupt(state_dir: Path) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        lambda data: data.replace(b'"PROJ-457"', b'"PROJ-0457"'),  # schema
+        lambda data: document.canonical(COUNTERS),  # the wrong kind of document
+        lambda data: data.replace(b'"jira"', b'"jira": "PROJ-457", "jira"'),  # duplicate key
+    ],
+    ids=["schema violation", "wrong kind", "duplicate key"],
+)
+def test_parseable_file_breaking_the_rules_is_refused_never_restored(
+    state_dir: Path, how: Callable[[bytes], bytes]
+) -> None:
+    """The user's edit, or a merge's result: restoring `.bak` would drop the newest mapping."""
     make_backup_of_sample(state_dir)
-    (state_dir / MAPPING_FILE).write_bytes(document.canonical(COUNTERS))
-    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    m = state_dir / MAPPING_FILE
+    m.write_bytes(how(m.read_bytes()))
+    before = snapshot(state_dir)
+    for action in (
+        lambda: Store(state_dir).load(),
+        lambda: recovered(state_dir),
+        lambda: Store(state_dir).repair(),
+        lambda: Store(state_dir).repair(fresh=True),
+        lambda: extid.ExternalIDMapper(state_dir).allocate("TASK-b3f2", "github"),
+    ):
+        with pytest.raises(ExtidError, match="by hand") as info:
+            action()
+        assert str(m) in str(info.value) and "\n" not in str(info.value)
+        assert "extid repair" not in str(info.value)
+    assert snapshot(state_dir) == before
 
 
 def test_warning_names_the_file_once(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     make_backup_of_sample(state_dir)
     (state_dir / MAPPING_FILE).write_bytes(b"{")
-    Store(state_dir).load()
+    recovered(state_dir)
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"extid: warning: {state_dir / MAPPING_FILE} was corrupt (line 1")
 
@@ -176,7 +211,7 @@ def test_without_hard_links_recovery_copies_aside(
         raise OSError(95, "Operation not supported")
 
     monkeypatch.setattr(os, "link", no_links)
-    assert Store(state_dir).load().mappings == MAPPING["mappings"]
+    assert recovered(state_dir).mappings == MAPPING["mappings"]
     [aside] = corrupt_files(state_dir)
     assert (state_dir / aside).read_bytes() == b"{"
 

@@ -67,7 +67,7 @@ I_OUTCOMES: dict[str, str | None] = {
     "string_utf16BE_no_BOM": "is UTF-16/32, not UTF-8",
     "string_utf16LE_no_BOM": "is UTF-16/32, not UTF-8",
     "structure_500_nested_arrays": "nesting deeper than 64 levels",
-    "structure_UTF-8_BOM_empty_object": "starts with a UTF-8 byte order mark (BOM)",
+    "structure_UTF-8_BOM_empty_object": None,  # a BOM is read past (the next write drops it)
 }
 
 
@@ -134,7 +134,6 @@ COUNTERS_TEMPLATE = (
 NAMED: list[tuple[str, bytes, str]] = [
     ("empty", b"", "file is empty"),
     ("whitespace", b" \n\t\r\n ", "file is empty"),
-    ("bom", b"\xef\xbb\xbf" + VALID, "line 1: starts with a UTF-8 byte order mark (BOM)"),
     ("utf16", VALID.decode().encode("utf-16"), "line 1: is UTF-16/32, not UTF-8"),
     ("utf16be", VALID.decode().encode("utf-16-be"), "line 1: is UTF-16/32, not UTF-8"),
     ("utf32", VALID.decode().encode("utf-32"), "line 1: is UTF-16/32, not UTF-8"),
@@ -331,9 +330,10 @@ def test_200_mb_state_file_in_the_store(tmp_path: Path) -> None:
     sparse_200_mb(mapping)
     result, peak_kib = run_measured("--state-dir", str(directory), "lookup", "TASK-E01-b2c4")
     assert result.returncode == 1
-    assert result.stderr.splitlines()[0].startswith(f"extid: error: {mapping}: {TOO_BIG}; ")
+    assert result.stderr.splitlines()[0].startswith(f"extid: error: {mapping}: {TOO_BIG} (")
+    assert "extid repair" in result.stderr  # a reader only names the fix
     assert peak_kib < 100 * 1024, f"extid read the file: peak RSS {peak_kib} KiB"
-    assert mapping.stat().st_size == 200 * 1024 * 1024  # left as it is: nothing to restore from
+    assert mapping.stat().st_size == 200 * 1024 * 1024  # a reader changes nothing
 
 
 def test_parse_refuses_oversized_bytes(monkeypatch: pytest.MonkeyPatch) -> None:

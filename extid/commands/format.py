@@ -76,6 +76,10 @@ def _format_one(path: str, check_only: bool) -> int:
         return 0
     new = document.canonical(parsed.obj)
     if check_only:
+        only = _only_difference(data, new)
+        if only:
+            print(f"{path}: not in canonical form: {only} (run `extid format`)")
+            return 1
         print(f"{path}: not in canonical form (run `extid format`)")
         _print_diff(path, data, new)
         return 1
@@ -84,6 +88,18 @@ def _format_one(path: str, check_only: bool) -> int:
     atomic_write(path, new)
     print(f"Fixing {path}")
     return 1
+
+
+def _only_difference(old: bytes, new: bytes) -> str:
+    """What an editor or `core.autocrlf` changed, when that is all that differs (a diff of
+    every line would hide it); "" otherwise."""
+    bom = old.startswith(document.BOM)
+    crlf = b"\r\n" in old
+    if old.removeprefix(document.BOM).replace(b"\r\n", b"\n") != new:
+        return ""
+    what = ["a UTF-8 byte order mark"] if bom else []
+    what += ["CRLF line ends"] if crlf else []
+    return f"the only difference is {' and '.join(what)} (canonical: LF, no BOM)" if what else ""
 
 
 def _print_diff(path: str, old: bytes, new: bytes) -> None:

@@ -55,7 +55,8 @@ def parse_upgraded(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], 
     obj = document.load(data, name)
     found = document.kind_of(obj, name)
     if isinstance(obj, dict) and found is not None and found != kind:
-        raise ParseError(name, "$", f"holds a {found} document, expected {kind}")
+        message = f"holds a {found} document, expected {kind}"
+        raise ParseError(name, "$", message, corrupt=False)
     return migrations.upgrade(obj, kind, name)
 
 

@@ -4,7 +4,8 @@ transactions that write both files durably, counters first.
 Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 
 1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers;
-2. read both files (with recovery, see `Store.load`), hand the `State` to the caller;
+2. read both files (restoring one whose bytes are not JSON, see `Store._load_locked`), hand
+   the `State` to the caller;
 3. on a clean exit, if a document changed: reconcile counters, set `updated`, validate both;
 4. counters file first: `create_backup` then `atomic_write` (no directory fsync yet);
 5. mapping file second: `create_backup` then `atomic_write`, whose directory fsync makes
@@ -27,7 +28,7 @@ from typing import Any
 
 from .. import migrations, model
 from ..document import COUNTERS, COUNTERS_FILE, MAPPING, MAPPING_FILE, Kind
-from ..errors import ExtidError, ParseError, ValidationError
+from ..errors import ExtidError, ParseError, ValidationError, is_corrupt, with_fix
 from . import codec, maintenance, recovery
 from .durable import (
     atomic_write,
@@ -42,6 +43,14 @@ from .locate import absolute, resolve_state_dir
 from .lock import LOCK_FILE, DirLock, held, timeout_setting
 from .state import State, reconciled
 from .tracked import FastPath, Tracker
+
+
+def refusal(error: ExtidError) -> ExtidError:
+    """What a reader raises for a broken file: a merge in progress sends the user to
+    `extid resolve`, anything else gets its fix (`errors.with_fix`)."""
+    if isinstance(error, ParseError) and error.corrupt:
+        recovery.refuse_unmerged(error.file, error)
+    return with_fix(error)
 
 
 class Store:
@@ -114,27 +123,29 @@ class Store:
         return tuple(sig)
 
     def load(self) -> State:
-        """Both documents, counters reconciled with the mappings. No lock unless a file is
-        corrupt: then it is recovered under the lock (see `recovery.recover`)."""
+        """Both documents, counters reconciled with the mappings. A reader: no lock, and
+        nothing is ever written, moved or created (not even for a corrupt file, which only a
+        writer recovers); a broken file raises its one-line error ending in the fix."""
         if existing_dir(self.state_dir):
             try:
                 return reconciled(*self._read_one(MAPPING), *self._read_one(COUNTERS))
-            except (ParseError, ValidationError):
-                pass
-            with self.lock():
-                return self._load_locked()
+            except (ParseError, ValidationError) as e:
+                raise refusal(e) from None
         current = migrations.CURRENT
         empty = codec.empty_document
         return reconciled(empty(MAPPING), current, empty(COUNTERS), current)
 
     def _load_locked(self, fresh: bool = False) -> State:
-        """Load under the lock, recovering corrupt files (and writing the result)."""
+        """Load under the lock, recovering files whose bytes are not JSON (and writing the
+        result). A file that parses but breaks the rules holds the user's edit: refused."""
         loaded: dict[Kind, tuple[dict[str, Any], str]] = {}
         broken: dict[Kind, ExtidError] = {}
         for kind in (MAPPING, COUNTERS):
             try:
                 loaded[kind] = self._read_one(kind)
             except (ParseError, ValidationError) as e:
+                if not is_corrupt(e):
+                    raise with_fix(e) from None
                 broken[kind] = e
         if broken:
             paths = {kind: self.path(kind) for kind in (MAPPING, COUNTERS)}

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import document, migrations
-from ..document import COUNTERS, MAPPING
+from ..document import COUNTERS, MAPPING, Kind
 from . import codec
 from .durable import atomic_write, existing_dir, lstat, read_bytes
 
 if TYPE_CHECKING:
     from .core import Store
+    from .state import State
 
 GITIGNORE = (
     "# extid: the lock, backups, quarantined corrupt files and temp files stay out of git\n"
@@ -62,18 +63,25 @@ def migrate(store: Store, dry_run: bool = False) -> list[tuple[Path, str, str]]:
     Returns (path, from, to) for each file that is (or would be) rewritten."""
     if not existing_dir(store.state_dir):
         return []
-    with store.lock():
-        state = store._load_locked()
-        todo = [
-            (kind, state.version(kind))
-            for kind in (COUNTERS, MAPPING)
-            if state.version(kind) != migrations.CURRENT and store.path(kind).exists()
-        ]
-        if not dry_run:
+    if dry_run:  # a reader: no lock file, no recovery, nothing written
+        todo = _todo(store, store.load())
+    else:
+        with store.lock():
+            state = store._load_locked()
+            todo = _todo(store, state)
             for kind, _ in todo:
                 state.doc(kind)["updated"] = codec.utc_now()
                 store._write(kind, state.doc(kind), migrations.CURRENT)
     return [(store.path(kind), old, migrations.CURRENT) for kind, old in todo]
+
+
+def _todo(store: Store, state: State) -> list[tuple[Kind, str]]:
+    """The files to migrate, with their versions (a missing file is not migrated)."""
+    return [
+        (kind, state.version(kind))
+        for kind in (COUNTERS, MAPPING)
+        if state.version(kind) != migrations.CURRENT and store.path(kind).exists()
+    ]
 
 
 def _ensure_gitignore(path: Path) -> bool:

@@ -72,7 +72,7 @@ def recover(
 
 
 def _plan(path: str, kind: Kind, error: ExtidError, fresh: bool) -> _Restore:
-    _refuse_unmerged(path, error)
+    refuse_unmerged(path, error)
     corrupt = _read_source(path) or b""
     for source, data in _candidates(path):
         try:
@@ -138,7 +138,7 @@ def _put_back(path: str, plan: _Restore) -> str:
     return f"{path} was corrupt ({reason}); {where}; restored from {plan.source}"
 
 
-def _refuse_unmerged(path: str, error: ExtidError) -> None:
+def refuse_unmerged(path: str, error: ExtidError) -> None:
     """A file git holds as conflicted is a merge in progress, not corruption: restoring it
     from `.bak` would silently drop the other branch. Send the user to `extid resolve`."""
     if "conflict marker" not in str(error):
