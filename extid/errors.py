@@ -14,6 +14,7 @@ from collections import namedtuple
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import TypeGuard
 
 _SAFE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -77,7 +78,7 @@ REPAIR_FIX = "run `extid repair` to restore it from its backup or git"
 EDIT_FIX = "fix it by hand: `extid check` lists every problem"
 
 
-def is_corrupt(error: ExtidError) -> bool:
+def is_corrupt(error: ExtidError) -> TypeGuard[ParseError]:
     """Whether `error` says a file's bytes are unparseable (see `ParseError.corrupt`)."""
     return isinstance(error, ParseError) and error.corrupt
 

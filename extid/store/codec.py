@@ -28,8 +28,9 @@ def empty_document(kind: Kind) -> dict[str, Any]:
 def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
     """Bytes of a `kind` file -> (current-version document, on-disk version).
 
-    Raises ParseError/ValidationError (the file is corrupt) or NewerVersionError (it is not
-    ours to read, and certainly not ours to overwrite).
+    Raises ParseError (`corrupt` only when the bytes are not JSON), ValidationError (it
+    parses but breaks the schema: the user's to fix) or NewerVersionError (it is not ours to
+    read, and certainly not ours to overwrite).
     """
     from ..validate import check_document
 

@@ -48,7 +48,7 @@ from .tracked import FastPath, Tracker
 def refusal(error: ExtidError) -> ExtidError:
     """What a reader raises for a broken file: a merge in progress sends the user to
     `extid resolve`, anything else gets its fix (`errors.with_fix`)."""
-    if isinstance(error, ParseError) and error.corrupt:
+    if is_corrupt(error):
         recovery.refuse_unmerged(error.file, error)
     return with_fix(error)
 
