@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .. import document, migrations
 from ..document import COUNTERS, MAPPING, Kind
+from ..errors import ExtidError
 from . import codec
 from .durable import atomic_write, existing_dir, lstat, read_bytes
 
@@ -27,6 +28,8 @@ GITIGNORE = (
 def init(store: Store) -> list[Path]:
     """Create the directory, its `.gitignore` and empty files; returns what was created."""
     created: list[Path] = []
+    gitignore = store.state_dir / ".gitignore"
+    had_gitignore = lstat(str(gitignore)) is not None  # the lock may write it
     with store.lock():
         store._load_locked()  # an existing file must be readable before anything is added
         for kind in (COUNTERS, MAPPING):
@@ -34,8 +37,7 @@ def init(store: Store) -> list[Path]:
             if lstat(str(path)) is None:
                 atomic_write(path, document.canonical(codec.empty_document(kind)))
                 created.append(path)
-        gitignore = store.state_dir / ".gitignore"
-        if _ensure_gitignore(gitignore):
+        if _ensure_gitignore(gitignore) or not had_gitignore:
             created.append(gitignore)
     return created
 
@@ -82,6 +84,19 @@ def _todo(store: Store, state: State) -> list[tuple[Kind, str]]:
         for kind in (COUNTERS, MAPPING)
         if state.version(kind) != migrations.CURRENT and store.path(kind).exists()
     ]
+
+
+def gitignore_if_missing(state_dir: Path) -> bool:
+    """Write the state directory's `.gitignore` if there is none (a user's own is left as it
+    is); whether one is there now. Outside `Store._save`: not one of a save's steps."""
+    path = state_dir / ".gitignore"
+    if lstat(str(path)) is not None:
+        return True
+    try:
+        atomic_write(path, GITIGNORE.encode())
+    except ExtidError:  # e.g. a full disk: the save that follows reports it
+        return False
+    return True
 
 
 def _ensure_gitignore(path: Path) -> bool:
