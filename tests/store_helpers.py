@@ -70,7 +70,8 @@ def snapshot(directory: Path) -> dict[str, bytes]:
         path = directory / name
         if name == ".extid.lock" and not path.is_symlink():
             continue
-        if name == ".gitignore" and not path.is_symlink() and path.read_bytes() == GITIGNORE.encode():
+        ours = not path.is_symlink() and path.is_file() and path.read_bytes() == GITIGNORE.encode()
+        if name == ".gitignore" and ours:
             continue
         if path.is_symlink():
             out[name] = b"-> " + os.readlink(path).encode()

@@ -254,6 +254,11 @@ class Store:
         """Recover corrupt files and persist counters reconciled with the mappings."""
         return maintenance.repair(self, fresh)
 
+    def adopt(self) -> list[str]:
+        """Bring existing files to canonical form, another tool's counters read as used;
+        returns one line per file rewritten (see `maintenance.adopt`)."""
+        return maintenance.adopt(self)
+
     def migrate(self, dry_run: bool = False) -> list[tuple[Path, str, str]]:
         """Rewrite files at the newest format version (the old file kept as `.bak`).
         Returns (path, from, to) for each file that is (or would be) rewritten."""
