@@ -68,15 +68,14 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for name in sorted(os.listdir(directory)):
         path = directory / name
-        if name == ".extid.lock" and not path.is_symlink():
-            continue
-        ours = not path.is_symlink() and path.is_file() and path.read_bytes() == GITIGNORE.encode()
-        if name == ".gitignore" and ours:
-            continue
         if path.is_symlink():
             out[name] = b"-> " + os.readlink(path).encode()
+        elif name == ".extid.lock":
+            continue
         elif path.is_file():
             out[name] = path.read_bytes()
+    if out.get(".gitignore") == GITIGNORE.encode():
+        del out[".gitignore"]
     return out
 
 
