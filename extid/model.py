@@ -175,7 +175,9 @@ def holds_last_used(doc: Any) -> bool:
     Every extid write stamps `updated` in one form (`ids.EXTID_STAMP_RE`: UTC, whole seconds,
     `Z`), and so do the migration of an unversioned file and a merge of two extid files; any
     other form (the original tool writes `2025-12-05T12:35:07.157941+00:00`) means extid did
-    not write the file.
+    not write the file. Not the version (both say "1.0"), not the missing final newline (the
+    pre-commit hook `extid format` adds it without adopting anything), and no marker field (an
+    older extid would refuse the unknown field).
     """
     if not isinstance(doc, dict) or not isinstance(doc.get("counters"), dict):
         return False
