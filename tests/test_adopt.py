@@ -160,6 +160,7 @@ def test_install_adopts_the_guardkit_fixture_in_one_commit(
     assert f"{C}: adopted from another tool" in out and "jira PROJ 1 -> 2" in out
     assert f"updated {FOREIGN_STAMP} -> 2025-12-05T12:35:07Z" in out
     assert f"{M}: canonical form" in out
+    assert f"created {state / '.gitignore'}\n" in out
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "adopt extid")
     assert git(repo, "status", "--porcelain", "--ignored").stdout.splitlines() == [

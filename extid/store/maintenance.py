@@ -94,8 +94,11 @@ def adopt(store: Store) -> list[str]:
     if not existing_dir(store.state_dir):
         return []
     gitignore = store.state_dir / ".gitignore"
-    done = [] if lstat(str(gitignore)) is not None else [f"created {gitignore}"]  # by the lock
-    with store.lock():
+    had_gitignore = lstat(str(gitignore)) is not None
+    done = []
+    with store.lock():  # which writes the .gitignore if it is missing
+        if not had_gitignore and lstat(str(gitignore)) is not None:
+            done.append(f"created {gitignore}")
         state = store.load()  # a broken file is refused with its fix, never recovered here
         for kind in (COUNTERS, MAPPING):
             name = str(store.path(kind))
