@@ -217,6 +217,19 @@ def check_attr(top: Path, attr: str, rel_paths: Sequence[str]) -> dict[str, str]
     return values
 
 
+def tracked_files(top: Path, rel_dir: str) -> list[str]:
+    """Paths (relative to the top level) that git's index holds under `rel_dir`."""
+    spec = "." if rel_dir in ("", ".") else rel_dir
+    out = run_git(["ls-files", "-z", "--full-name", "--", f":(literal){spec}"], top).stdout
+    return sorted({p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p})
+
+
+def untrack(top: Path, rel_paths: Sequence[str]) -> None:
+    """`git rm --cached`: git stops tracking the paths; the files stay in the work tree."""
+    literal = [f":(literal){path}" for path in rel_paths]
+    run_git(["rm", "--cached", "--force", "--quiet", "--ignore-unmatch", "--", *literal], top)
+
+
 def is_ignored(top: Path, rel_path: str) -> bool:
     return (
         run_git(["check-ignore", "-q", "--no-index", "--", rel_path], top, check=False).returncode

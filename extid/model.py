@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .ids import (
+    EXTID_STAMP_RE,
     KEYED_ID_RE,
     KEYED_TOOLS,
     NUMERIC_ID_RE,
@@ -165,6 +166,43 @@ def reconcile(
             set_counter(counters, tool, key, used + 1)
             changed.append((tool, key))
     return changed
+
+
+def holds_last_used(doc: Any) -> bool:
+    """Whether a counters document was written by another tool, whose counters hold the last
+    number used instead of the next one (the original tool's; both label their files "1.0").
+
+    Every extid write stamps `updated` in one form (`ids.EXTID_STAMP_RE`: UTC, whole seconds,
+    `Z`), and so do the migration of an unversioned file and a merge of two extid files; any
+    other form (the original tool writes `2025-12-05T12:35:07.157941+00:00`) means extid did
+    not write the file. Not the version (both say "1.0"), not the missing final newline (the
+    pre-commit hook `extid format` adds it without adopting anything), and no marker field (an
+    older extid would refuse the unknown field).
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("counters"), dict):
+        return False
+    updated = doc.get("updated")
+    return isinstance(updated, str) and EXTID_STAMP_RE.fullmatch(updated) is None
+
+
+def adopt_counters(doc: dict[str, Any]) -> list[tuple[CounterKey, int, int]]:
+    """Read another tool's counters document (`holds_last_used`) as extid's, in place.
+
+    Each stored counter counts as used: next = stored + 1 (that tool could hand out a number
+    without mapping it; a gap costs nothing, a number issued twice does). `updated` becomes the
+    same instant in extid's form, so the document is extid's from then on and is never raised
+    a second time. Returns (key, stored, next) for each counter raised.
+    """
+    from .merge.decide import time_key  # only for a foreign file: the hooks never import it
+
+    raised = []
+    for (tool, key), value in list(iter_counters(doc["counters"])):
+        if value > 0:
+            set_counter(doc["counters"], tool, key, value + 1)
+            raised.append(((tool, key), value, value + 1))
+    moment = time_key(doc["updated"])[0]
+    doc["updated"] = f"{moment}Z" if moment else "1970-01-01T00:00:00Z"
+    return raised
 
 
 def empty_counters() -> dict[str, Any]:

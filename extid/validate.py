@@ -31,7 +31,7 @@ from .ids import (
     TOOLS,
 )
 from .migrations import CURRENT, upgrade
-from .model import get_counter, highest_used
+from .model import adopt_counters, get_counter, highest_used, holds_last_used
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -314,6 +314,12 @@ def _has_counter(counters: dict[str, Any], tool: str, key: str | None) -> bool:
 
 # --- files ---------------------------------------------------------------------------------
 
+#: What `check` says of a counters file another tool wrote (see `model.holds_last_used`).
+NOT_ADOPTED = (
+    "written by another tool, whose counters are the last numbers used (extid's are the next); "
+    "run `extid install` to adopt it (each counter becomes its number + 1)"
+)
+
 
 def load_file(path: str) -> tuple[Any, Kind]:
     """Read, parse and upgrade one file; raises ExtidError (ParseError, NewerVersionError)."""
@@ -341,6 +347,9 @@ def check_paths(paths: Iterable[str]) -> list[Problem]:
             continue
         high: dict[CounterKey, int] = {}
         problems.extend(check_document(obj, kind, path, high=high))
+        if kind == COUNTERS and holds_last_used(obj):
+            problems.append(Problem(path, "$.updated", NOT_ADOPTED))
+            adopt_counters(obj)  # the pair is checked as extid will read it
         loaded[path] = obj
         if kind == MAPPING:
             highs[path] = high
@@ -373,9 +382,14 @@ def _check_pairs(loaded: dict[str, Any], highs: dict[str, dict[CounterKey, int]]
 
 
 def _quiet_load(path: str) -> Any:
-    """A sibling that was not asked about: used for the cross-check only if it is sound."""
+    """A sibling that was not asked about: used for the cross-check only if it is sound (and
+    read as extid reads it)."""
     try:
         obj, kind = load_file(path)
     except ExtidError:
         return None
-    return obj if not check_document(obj, kind, path) else None
+    if check_document(obj, kind, path):
+        return None
+    if kind == COUNTERS and holds_last_used(obj):
+        adopt_counters(obj)
+    return obj

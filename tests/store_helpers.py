@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from extid.document import canonical
+from extid.store.maintenance import GITIGNORE
 
 MAPPING_FILE = "external_id_mapping.json"
 COUNTERS_FILE = "external_id_counters.json"
@@ -61,16 +62,20 @@ def write_state(
 
 def snapshot(directory: Path) -> dict[str, bytes]:
     """name -> bytes of every entry (symlinks as their target), to compare before/after.
-    The empty lock file is left out: taking the lock may create it, and that writes nothing."""
+    The empty lock file is left out: taking the lock may create it, and that writes nothing.
+    So is the `.gitignore` that keeps it out of git, which is written with it (only if it
+    holds exactly extid's lines: any other change to it still shows)."""
     out: dict[str, bytes] = {}
     for name in sorted(os.listdir(directory)):
-        if name == ".extid.lock" and not (directory / name).is_symlink():
-            continue
         path = directory / name
         if path.is_symlink():
             out[name] = b"-> " + os.readlink(path).encode()
+        elif name == ".extid.lock":
+            continue
         elif path.is_file():
             out[name] = path.read_bytes()
+    if out.get(".gitignore") == GITIGNORE.encode():
+        del out[".gitignore"]
     return out
 
 

@@ -31,6 +31,7 @@ class _Report:
 
 def run(state_dir: str | None) -> int:
     from .. import git
+    from ..adopt import doctor_findings
     from ..store import resolve_state_dir
     from .install import state_patterns
 
@@ -44,6 +45,8 @@ def run(state_dir: str | None) -> int:
     _driver(report, top, rels)
     _hooks(report, top)
     _ignored(report, top, directory)
+    for what, fix in doctor_findings(top, directory):  # tracked though ignored
+        report.bad(what, fix)
     _files(report, top, directory)
     print("all set" if not report.missing else f"{report.missing} thing(s) to fix")
     return 1 if report.missing else 0

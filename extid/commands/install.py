@@ -118,6 +118,9 @@ def install(
         if hooks:
             directory = git.hooks_dir(top)
             done += [install_hook(directory, name) for name in HOOK_NAMES]
+        from ..adopt import adopt  # strays untracked, existing state files made canonical
+
+        done += adopt(top, (top / state_patterns(top, state_dir)[0]).parent)
     return done
 
 

@@ -34,6 +34,7 @@ from ..merge import (
     newer_version,
 )
 from ..migrations import CURRENT, upgrade
+from ..model import adopt_counters, holds_last_used
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +68,8 @@ def load_side(data: bytes, name: str, kind: Kind | None = None) -> Side:
         raise ExtidError(f"{name}: one side is a {kind} file, the other a {found} file")
     obj, version = upgrade(parsed.obj, found, name)
     refuse_invalid(obj, found, name)
+    if found == COUNTERS and holds_last_used(obj):  # never max a last-used with a next number
+        adopt_counters(obj)
     return Side(obj, found, version)
 
 

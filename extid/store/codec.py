@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from .. import document, migrations, model
-from ..document import ENVELOPE_KEY, MAPPING, Kind
+from ..document import COUNTERS, ENVELOPE_KEY, MAPPING, Kind
 from ..errors import ParseError, ValidationError
 
 
@@ -28,6 +28,7 @@ def empty_document(kind: Kind) -> dict[str, Any]:
 def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
     """Bytes of a `kind` file -> (current-version document, on-disk version).
 
+    Another tool's counters file is read as extid's (`model.adopt_counters`).
     Raises ParseError (`corrupt` only when the bytes are not JSON), ValidationError (it
     parses but breaks the schema: the user's to fix) or NewerVersionError (it is not ours to
     read, and certainly not ours to overwrite).
@@ -41,6 +42,8 @@ def decode(data: bytes, kind: Kind, name: str) -> tuple[dict[str, Any], str]:
     problems = check_document(doc, kind, name, semantics=False)
     if problems:
         raise ValidationError(problems)
+    if kind == COUNTERS and model.holds_last_used(doc):
+        model.adopt_counters(doc)  # in memory: the file becomes extid's when next written
     return doc, version
 
 

@@ -79,6 +79,7 @@ class Store:
         self._lock = DirLock(self.lock_path, self.lock_timeout)
         self._fast = FastPath(self)
         self._real_dir: str | None = None
+        self._ignored = False  # whether the state directory's .gitignore is known to exist
 
     def __repr__(self) -> str:
         return f"Store({str(self.state_dir)!r})"
@@ -98,11 +99,15 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold `<state_dir>/.extid.lock`; re-entrant within a thread. Sweeps stale temps."""
+        """Hold `<state_dir>/.extid.lock`; re-entrant within a thread. Sweeps stale temps and
+        writes the directory's `.gitignore` if it is missing, so that no writer leaves the
+        lock or a `.bak` for `git add -A` to commit (only writers lock)."""
         ensure_dir(self.state_dir)
         with self._lock.hold(self._key()) as outermost:
             if outermost:
                 sweep_temp_files(self.state_dir)
+                if not self._ignored:  # one lstat per Store: the first write makes it
+                    self._ignored = maintenance.gitignore_if_missing(self.state_dir)
             yield
 
     # --- reading ---------------------------------------------------------------------------
@@ -248,6 +253,11 @@ class Store:
     def repair(self, fresh: bool = False) -> list[str]:
         """Recover corrupt files and persist counters reconciled with the mappings."""
         return maintenance.repair(self, fresh)
+
+    def adopt(self) -> list[str]:
+        """Bring existing files to canonical form, another tool's counters read as used;
+        returns one line per file rewritten (see `maintenance.adopt`)."""
+        return maintenance.adopt(self)
 
     def migrate(self, dry_run: bool = False) -> list[tuple[Path, str, str]]:
         """Rewrite files at the newest format version (the old file kept as `.bak`).

@@ -1,13 +1,15 @@
 """Maintenance of a state directory: `init` (files and `.gitignore`), `repair` (recover and
-persist reconciled counters) and `migrate` (rewrite at the newest format version)."""
+persist reconciled counters), `migrate` (rewrite at the newest format version) and `adopt`
+(existing files brought to canonical form, another tool's counters read as last used)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import document, migrations
+from .. import document, migrations, model
 from ..document import COUNTERS, MAPPING, Kind
+from ..errors import ExtidError
 from . import codec
 from .durable import atomic_write, existing_dir, lstat, read_bytes
 
@@ -27,6 +29,8 @@ GITIGNORE = (
 def init(store: Store) -> list[Path]:
     """Create the directory, its `.gitignore` and empty files; returns what was created."""
     created: list[Path] = []
+    gitignore = store.state_dir / ".gitignore"
+    had_gitignore = lstat(str(gitignore)) is not None  # the lock may write it
     with store.lock():
         store._load_locked()  # an existing file must be readable before anything is added
         for kind in (COUNTERS, MAPPING):
@@ -34,8 +38,7 @@ def init(store: Store) -> list[Path]:
             if lstat(str(path)) is None:
                 atomic_write(path, document.canonical(codec.empty_document(kind)))
                 created.append(path)
-        gitignore = store.state_dir / ".gitignore"
-        if _ensure_gitignore(gitignore):
+        if _ensure_gitignore(gitignore) or not had_gitignore:
             created.append(gitignore)
     return created
 
@@ -82,6 +85,65 @@ def _todo(store: Store, state: State) -> list[tuple[Kind, str]]:
         for kind in (COUNTERS, MAPPING)
         if state.version(kind) != migrations.CURRENT and store.path(kind).exists()
     ]
+
+
+def adopt(store: Store) -> list[str]:
+    """Bring the state files that exist to extid's canonical form, counters as the next
+    available numbers; another tool's counters count as used (`model.adopt_counters`). What
+    `extid install` does to the files it finds; one line per file rewritten."""
+    if not existing_dir(store.state_dir):
+        return []
+    gitignore = store.state_dir / ".gitignore"
+    had_gitignore = lstat(str(gitignore)) is not None
+    done = []
+    with store.lock():  # which writes the .gitignore if it is missing
+        if not had_gitignore and lstat(str(gitignore)) is not None:
+            done.append(f"created {gitignore}")
+        state = store.load()  # a broken file is refused with its fix, never recovered here
+        for kind in (COUNTERS, MAPPING):
+            name = str(store.path(kind))
+            data = read_bytes(name)
+            if data is None:
+                continue
+            new = codec.encode(state.doc(kind), kind, state.version(kind), name)
+            if new != data:
+                changes = _changes(kind, data, state, name)
+                store._save({kind: new})
+                done.append(f"{name}: {'; '.join(changes)}")
+    return done
+
+
+def _changes(kind: Kind, data: bytes, state: State, name: str) -> list[str]:
+    """What `adopt` changes in one file, in words."""
+    stored, version = codec.parse_upgraded(data, kind, name)
+    changes = []
+    if kind == COUNTERS:
+        if model.holds_last_used(stored):
+            changes.append(
+                "adopted from another tool (its counters held the last numbers used, extid's "
+                f"hold the next); updated {stored['updated']} -> {state.counters['updated']}"
+            )
+        before = dict(model.iter_counters(stored["counters"]))
+        for (tool, key), value in model.iter_counters(state.counter_values):
+            if before.get((tool, key), 0) != value:
+                label = tool if key is None else f"{tool} {key}"
+                changes.append(f"{label} {before.get((tool, key), 0)} -> {value}")
+    if data != codec.encode(stored, kind, version, name) or not changes:
+        changes.append("canonical form (indent 2, sorted keys, one final newline)")
+    return changes
+
+
+def gitignore_if_missing(state_dir: Path) -> bool:
+    """Write the state directory's `.gitignore` if there is none (a user's own is left as it
+    is); whether one is there now. Outside `Store._save`: not one of a save's steps."""
+    path = state_dir / ".gitignore"
+    if lstat(str(path)) is not None:
+        return True
+    try:
+        atomic_write(path, GITIGNORE.encode())
+    except ExtidError:  # e.g. a full disk: the save that follows reports it
+        return False
+    return True
 
 
 def _ensure_gitignore(path: Path) -> bool:
