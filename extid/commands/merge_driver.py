@@ -4,7 +4,7 @@ Configured as `extid merge-driver %O %A %B %P`. Writes the result to OURS; exit 
 on conflict (the file then holds everything merged and the undecided places between markers).
 A side extid cannot read falls back to git's line merge with markers, exit 1, and says why.
 
-The clean path imports document, migrations and merge only (no GitPython, no jsonschema): git
+The clean path imports document, migrations and merge only (no git layer, no jsonschema): git
 runs this once per conflicted state file, on files of up to 100k entries.
 """
 
