@@ -56,8 +56,11 @@ def run_git(
     *,
     check: bool = True,
     input: bytes | None = None,
+    untranslated: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
-    fixed = absolute_git_env()
+    """git `args` in `cwd`; `untranslated`: git's messages in English, for a caller that must
+    tell one error from another."""
+    fixed = absolute_git_env() | ({"LC_ALL": "C", "LANGUAGE": "C"} if untranslated else {})
     env = {**os.environ, **fixed} if fixed else None
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
@@ -83,7 +86,9 @@ class NoWorkTreeError(GitError):
 def toplevel(cwd: str | Path | None = None) -> Path | None:
     """The root of the work tree containing `cwd` as git sees it (a subdirectory, `GIT_DIR` and
     `GIT_WORK_TREE`, linked worktrees, submodules, `core.worktree`), or None outside any
-    repository and in one without a work tree (a bare repository)."""
+    repository and in one without a work tree (a bare repository). A repository git refuses to
+    open (a `.git` file naming nothing, dubious ownership, `GIT_DIR` naming nothing) raises
+    GitError with git's reason: taking it for "no repository" would start a second registry."""
     return _where(cwd)[1]
 
 
@@ -110,13 +115,21 @@ def require_toplevel(cwd: str | Path | None = None) -> Path:
 def _where(cwd: str | Path | None) -> tuple[bool, Path | None]:
     """(inside a repository, its work tree root or None). One process: git prints whether the
     repository is bare as soon as it has found one, then fails on `--show-toplevel` if there is
-    no work tree, so the two outputs tell the three cases apart without reading git's
-    (translated) error text."""
-    proc = run_git(["rev-parse", "--is-bare-repository", "--show-toplevel"], cwd, check=False)
+    no work tree; with no output at all, only git's own "not a git repository (or any parent
+    ...)" means outside any repository."""
+    args = ["rev-parse", "--is-bare-repository", "--show-toplevel"]
+    proc = run_git(args, cwd, check=False, untranslated=True)
     lines = _out(proc).split("\n") if proc.stdout.strip() else []
     if proc.returncode == 0 and len(lines) == 2 and lines[1]:
         return True, Path(lines[1])
-    return bool(lines), None
+    if lines:
+        return True, None
+    message = proc.stderr.decode("utf-8", "replace").strip()
+    if "not a git repository (or any" in message:
+        return False, None
+    here = Path(os.path.abspath(cwd or os.curdir))
+    reason = message.splitlines()[0].removeprefix("fatal: ") if message else "no answer"
+    raise GitError(f"{here}: git cannot open the repository here ({reason}); fix that first")
 
 
 def rel_to(top: Path, path: str | Path) -> str:

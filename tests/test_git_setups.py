@@ -131,6 +131,26 @@ def test_a_repository_without_a_work_tree_is_refused_in_one_line(
         resolve_state_dir()
 
 
+@pytest.mark.parametrize("how", ["gitdir-naming-nothing", "GIT_DIR-naming-nothing"])
+def test_a_repository_git_cannot_open_is_refused_not_taken_for_none(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process: InProcess
+) -> None:
+    """Where git refuses the repository, the answer is git's reason, never "outside any
+    repository" (which would start a second, empty registry in the current directory)."""
+    (tmp_path / "copied" / "sub").mkdir(parents=True)
+    if how == "gitdir-naming-nothing":
+        (tmp_path / "copied" / ".git").write_text(f"gitdir: {tmp_path / 'gone'}\n")
+    else:
+        monkeypatch.setenv("GIT_DIR", str(tmp_path / "gone"))
+    monkeypatch.chdir(tmp_path / "copied" / "sub")
+    result = in_process("allocate", "TASK-beef", "jira", "--project", "PROJ")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "git cannot open the repository" in result.stderr
+    assert str(tmp_path / "gone") in result.stderr
+    left = sorted(p.name for p in (tmp_path / "copied").rglob("*"))
+    assert left == ([".git", "sub"] if how == "gitdir-naming-nothing" else ["sub"])
+
+
 def test_outside_any_repository_the_current_directory_holds_the_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
