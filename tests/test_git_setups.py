@@ -6,6 +6,7 @@ one line. `extid.git.toplevel` and `extid.store.resolve_state_dir` agree with `g
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -149,6 +150,9 @@ def test_a_repository_git_cannot_open_is_refused_not_taken_for_none(
     assert str(tmp_path / "gone") in result.stderr
     left = sorted(p.name for p in (tmp_path / "copied").rglob("*"))
     assert left == ([".git", "sub"] if how == "gitdir-naming-nothing" else ["sub"])
+    doctor = in_process("doctor", "--json")  # the diagnosis is a finding, not a crash
+    [finding] = json.loads(doctor.stdout)["errors"]
+    assert doctor.returncode == 1 and "git cannot open the repository" in finding["message"]
 
 
 def test_outside_any_repository_the_current_directory_holds_the_state(

@@ -73,7 +73,11 @@ def _diagnose(report: _Report, state_dir: str | None) -> None:
     from ..store import resolve_state_dir
     from .install import state_patterns
 
-    top = git.toplevel()
+    try:
+        top = git.toplevel()
+    except git.GitError as e:  # git cannot open the repository: that is the finding
+        report.bad(str(e), "fix what git says, then run extid doctor again")
+        return
     if top is None:
         report.bad("a git work tree", "run extid inside your repository's clone")
         return

@@ -167,9 +167,9 @@ def sibling_counters(path: str | None) -> Callable[[], list[bytes]]:
             found.append(Path(sibling).read_bytes())
         from ..git import operation_blobs, rel_to, toplevel
 
-        top = toplevel()
-        if top is not None:
-            with contextlib.suppress(ExtidError):  # outside the repo: no more to find
+        with contextlib.suppress(ExtidError):  # outside the repo: no more to find
+            top = toplevel()
+            if top is not None:
                 found.extend(operation_blobs(top, rel_to(top, sibling)))
         return found
 
