@@ -109,8 +109,9 @@ def _replaced_commits(rewritten: str | None) -> tuple[str, list[str]]:
     After a merge, ORIG_HEAD is the commit before it. After an amend or a rebase, the replaced
     commits are the OLD of the `OLD NEW` lines git gives the post-rewrite hook on stdin: ORIG_HEAD
     is then whatever an earlier merge or reset on any branch left (an amend does not set it).
-    pre-commit's post-rewrite stage passes no stdin, only `PRE_COMMIT_REWRITE_COMMAND`: then the
-    commit an amend replaced is `HEAD@{1}` and a rebase has set ORIG_HEAD to the branch before it.
+    Without those lines (pre-commit's post-rewrite stage passes none, only
+    `PRE_COMMIT_REWRITE_COMMAND`; a hook chained before extid's may have read them) the commit an
+    amend replaced is `HEAD@{1}`, and a rebase has set ORIG_HEAD to the branch before it.
     """
     command = rewritten or os.environ.get("PRE_COMMIT_REWRITE_COMMAND")
     if command not in ("amend", "rebase"):
