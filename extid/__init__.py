@@ -1,7 +1,7 @@
 """extid: the registry of internal <-> external task IDs, kept safe inside a git repository.
 
 The public API is curated here. Submodules load on first use (PEP 562), so `extid --version`
-and the hooks do not pay for the store, GitPython or jsonschema unless they need them.
+and the hooks do not pay for the store, git or jsonschema unless they need them.
 """
 
 from __future__ import annotations

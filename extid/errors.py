@@ -123,3 +123,10 @@ class Problem(namedtuple("Problem", ["file", "where", "message"])):
         if self.where:
             return f"{self.file}: {self.where}: {self.message}"
         return f"{self.file}: {self.message}"
+
+
+class ParseProblem(Problem):
+    """A file that could not be read as a state file at all (a `ParseError`, or refused before
+    parsing): `check --json` lists it under `parse_errors`, as check-jsonschema does."""
+
+    __slots__ = ()

@@ -1,9 +1,8 @@
-"""The only module that talks to git.
+"""The only module that talks to git, always through the git binary.
 
-Cheap questions (toplevel, config, attributes, hooks directory, `git add`, `git merge-file`) run
-the git binary directly: a merge driver or hook must start fast, and GitPython costs ~100 ms to
-import. Reading index stages and `HEAD:<path>` blobs uses GitPython, imported inside the function
-that needs it, so the merge driver's clean path never loads it.
+Every question (where the work tree is, config, attributes, the hooks directory, index stages,
+blobs at a revision, `git add`, `git merge-file`) is one short git process: git's own answer in
+every set-up it supports, and nothing heavy to import on a hook's path.
 
 A repository whose git directory lives elsewhere (`GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` in
 the environment, as git itself sets them for hooks) works too: git reads relative values against
@@ -20,10 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExtidError
-
-TYPE_CHECKING = False  # not typing's: see errors.py
-if TYPE_CHECKING:
-    import git
 
 MERGE_DRIVER_NAME = "extid semantic merge of external ID state"
 MERGE_DRIVER_COMMAND = "extid merge-driver %O %A %B %P"
@@ -61,8 +56,11 @@ def run_git(
     *,
     check: bool = True,
     input: bytes | None = None,
+    untranslated: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
-    fixed = absolute_git_env()
+    """git `args` in `cwd`; `untranslated`: git's messages in English, for a caller that must
+    tell one error from another."""
+    fixed = absolute_git_env() | ({"LC_ALL": "C", "LANGUAGE": "C"} if untranslated else {})
     env = {**os.environ, **fixed} if fixed else None
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
@@ -81,17 +79,57 @@ def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
 # --- repository ----------------------------------------------------------------------------
 
 
+class NoWorkTreeError(GitError):
+    """Inside a git repository that has no work tree (bare, or the git directory itself)."""
+
+
 def toplevel(cwd: str | Path | None = None) -> Path | None:
-    """The work tree root containing `cwd`, or None outside a work tree."""
-    proc = run_git(["rev-parse", "--show-toplevel"], cwd, check=False)
-    return Path(_out(proc)) if proc.returncode == 0 and proc.stdout.strip() else None
+    """The root of the work tree containing `cwd` as git sees it (a subdirectory, `GIT_DIR` and
+    `GIT_WORK_TREE`, linked worktrees, submodules, `core.worktree`), or None outside any
+    repository and in one without a work tree (a bare repository). A repository git refuses to
+    open (a `.git` file naming nothing, dubious ownership, `GIT_DIR` naming nothing) raises
+    GitError with git's reason: taking it for "no repository" would start a second registry."""
+    return _where(cwd)[1]
+
+
+def require_work_tree(cwd: str | Path | None = None) -> Path | None:
+    """`toplevel`, but a repository without a work tree is an error (there is no place for
+    state files in it): None only outside any repository."""
+    in_repository, top = _where(cwd)
+    if in_repository and top is None:
+        here = Path(os.path.abspath(cwd or os.curdir))
+        raise NoWorkTreeError(
+            f"{here}: a git repository without a work tree (bare, or inside its git directory);"
+            " run extid in a clone's work tree"
+        )
+    return top
 
 
 def require_toplevel(cwd: str | Path | None = None) -> Path:
-    top = toplevel(cwd)
+    top = require_work_tree(cwd)
     if top is None:
         raise GitError(f"{Path(cwd or '.').resolve()}: not inside a git work tree")
     return top
+
+
+def _where(cwd: str | Path | None) -> tuple[bool, Path | None]:
+    """(inside a repository, its work tree root or None). One process: git prints whether the
+    repository is bare as soon as it has found one, then fails on `--show-toplevel` if there is
+    no work tree; with no output at all, only git's own "not a git repository (or any parent
+    ...)" means outside any repository."""
+    args = ["rev-parse", "--is-bare-repository", "--show-toplevel"]
+    proc = run_git(args, cwd, check=False, untranslated=True)
+    lines = _out(proc).split("\n") if proc.stdout.strip() else []
+    if proc.returncode == 0 and len(lines) == 2 and lines[1]:
+        return True, Path(lines[1])
+    if lines:
+        return True, None
+    message = proc.stderr.decode("utf-8", "replace").strip()
+    if "not a git repository (or any" in message:
+        return False, None
+    here = Path(os.path.abspath(cwd or os.curdir))
+    reason = message.splitlines()[0].removeprefix("fatal: ") if message else "no answer"
+    raise GitError(f"{here}: git cannot open the repository here ({reason}); fix that first")
 
 
 def rel_to(top: Path, path: str | Path) -> str:
@@ -113,35 +151,36 @@ def rev_exists(top: Path, rev: str) -> bool:
 
 def show_blob(top: Path, spec: str) -> bytes | None:
     """Contents of `rev:path` (or `:N:path`) via the git binary, None if it does not exist."""
-    proc = run_git(["cat-file", "blob", spec], top, check=False)
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def _repo(top: Path) -> git.Repo:
-    """The repository whose work tree is `top`, opened with GitPython (imported here: it is slow
-    to import and only recovery and `resolve` need it). GitPython honours `GIT_DIR` only when
-    given no path, and then runs git from the work tree with the variables as they are: so the
-    git directory is passed as the path and the git commands it runs get the absolute values."""
-    import git
-
-    fixed = absolute_git_env()
-    repo = git.Repo(fixed.get("GIT_DIR") or os.environ.get("GIT_DIR") or top)
-    if fixed:
-        repo.git.update_environment(**fixed)
-    return repo
+    return read_objects(top, [spec])[0]
 
 
 def head_blob(top: Path, rel_path: str) -> bytes | None:
-    """`HEAD:<path>` through GitPython (None when there is no HEAD or no such file)."""
-    import git
+    """`HEAD:<path>` (None when there is no HEAD or no such file)."""
+    return show_blob(top, f"HEAD:{rel_path}")
 
-    try:
-        repo = _repo(top)
-        blob = repo.head.commit.tree / rel_path
-        data: bytes = blob.data_stream.read()
-    except (KeyError, ValueError, git.exc.GitError):
-        return None
-    return data
+
+def read_objects(top: Path, specs: Sequence[str]) -> list[bytes | None]:
+    """The contents of each object (`rev:path`, an object name), None where it does not exist:
+    one `git cat-file --batch` for all of them."""
+    if not specs:
+        return []
+    if any("\n" in spec for spec in specs):  # one request per line: refuse, never misread
+        raise GitError("an object name with a newline; refused")
+    request = "".join(spec + "\n" for spec in specs).encode("utf-8", "surrogateescape")
+    out = run_git(["cat-file", "--batch"], top, input=request).stdout
+    found: list[bytes | None] = []
+    at = 0
+    for _ in specs:
+        end = out.index(b"\n", at)
+        header = out[at:end].split(b" ")  # "<name> <type> <size>", else "<spec> missing"
+        at = end + 1
+        if len(header) != 3 or not header[2].isdigit():
+            found.append(None)
+            continue
+        size = int(header[2])
+        found.append(out[at : at + size] if header[1] == b"blob" else None)
+        at += size + 1
+    return found
 
 
 # --- unmerged index entries ----------------------------------------------------------------
@@ -157,32 +196,31 @@ class Stages:
     theirs: bytes | None
 
 
-def unmerged_paths(top: Path) -> list[str]:
-    """Paths (relative to the top level) with unmerged index entries (`git ls-files -u`)."""
+def _unmerged_entries(top: Path) -> dict[str, dict[int, str]]:
+    """path -> {stage: object name} of the unmerged index entries (`git ls-files -u`), in the
+    index's order; from `GIT_INDEX_FILE` when set, as git reads it."""
     out = run_git(["ls-files", "-u", "-z"], top).stdout
-    paths: list[str] = []
+    entries: dict[str, dict[int, str]] = {}
     for record in out.split(b"\0"):
         if record:
-            path = record.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
-            if path not in paths:
-                paths.append(path)
-    return paths
+            info, path = record.split(b"\t", 1)
+            _mode, name, stage = info.decode("ascii").split(" ")
+            entries.setdefault(path.decode("utf-8", "surrogateescape"), {})[int(stage)] = name
+    return entries
+
+
+def unmerged_paths(top: Path) -> list[str]:
+    """Paths (relative to the top level) with unmerged index entries (`git ls-files -u`)."""
+    return list(_unmerged_entries(top))
 
 
 def read_stages(top: Path, rel_path: str) -> Stages:
-    """Stages :1: :2: :3: of an unmerged path, read with GitPython (from `GIT_INDEX_FILE` when
-    set, as git does)."""
-    import git
-
-    repo = _repo(top)
-    index_file = absolute_git_env().get("GIT_INDEX_FILE") or os.environ.get("GIT_INDEX_FILE")
-    index = git.IndexFile(repo, index_file) if index_file else repo.index
-    found: dict[int, bytes] = {}
-    for stage, blob in index.unmerged_blobs().get(rel_path, []):
-        found[stage] = blob.data_stream.read()
-    if not found:
+    """Stages :1: :2: :3: of an unmerged path (`git ls-files -u`, then `git cat-file`)."""
+    stages = _unmerged_entries(top).get(rel_path)
+    if not stages:
         raise GitError(f"{rel_path}: not conflicted in the index (nothing to resolve)")
-    return Stages(rel_path, found.get(1), found.get(2), found.get(3))
+    blobs = dict(zip(stages, read_objects(top, list(stages.values())), strict=True))
+    return Stages(rel_path, blobs.get(1), blobs.get(2), blobs.get(3))
 
 
 def add(top: Path, rel_paths: Sequence[str]) -> None:
@@ -295,9 +333,5 @@ def line_merge(ours: bytes, base: bytes, theirs: bytes) -> bytes:
 def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
     """`rel_path` at HEAD and at the head being merged/picked/rebased (whichever exist): what a
     renumbering must stay above, read while git runs the driver (best effort, git binary)."""
-    blobs = []
-    for rev in ("HEAD", *OPERATION_HEADS):
-        data = show_blob(top, f"{rev}:{rel_path}")
-        if data is not None:
-            blobs.append(data)
-    return blobs
+    specs = [f"{rev}:{rel_path}" for rev in ("HEAD", *OPERATION_HEADS)]
+    return [data for data in read_objects(top, specs) if data is not None]

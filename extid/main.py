@@ -142,7 +142,7 @@ def _hook_args(argv: list[str]) -> tuple[str, dict[str, object]] | None:
     if any(name.startswith("-") for name in files):
         return None
     if argv[0] == "check":
-        return "check", {"state_dir": None, "files": files}
+        return "check", {"state_dir": None, "files": files, "as_json": False}
     return "format", {"state_dir": None, "files": files, "check": check}
 
 

@@ -17,7 +17,7 @@ import os
 
 from . import document
 from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, read_file
-from .errors import ExtidError, ParseError, Problem, jpath
+from .errors import ExtidError, ParseError, ParseProblem, Problem, jpath
 from .ids import (
     EPIC_REF_RE,
     INTERNAL_ID_RE,
@@ -359,9 +359,9 @@ def check_paths(paths: Iterable[str]) -> list[Problem]:
 
 def _as_problem(path: str, e: ExtidError) -> Problem:
     if isinstance(e, ParseError):
-        return Problem(path, e.where, e.message)
+        return ParseProblem(path, e.where, e.message)
     message = str(e)
-    return Problem(
+    return ParseProblem(
         path, "", message[len(path) + 2 :] if message.startswith(path + ": ") else message
     )
 

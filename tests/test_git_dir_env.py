@@ -1,7 +1,7 @@
 """A work tree whose git directory lives elsewhere, named by `GIT_DIR` and `GIT_WORK_TREE` in the
 environment (absolute, or relative to where the command starts, as git reads them), with extid
 run from a subdirectory: the state directory is the work tree's, `resolve` reads the index and
-recovery reads `HEAD` through GitPython, and the hooks' paths still never import it."""
+recovery reads `HEAD` with the git binary, and the hooks' paths never import GitPython."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_state_lives_in_the_work_tree_named_by_the_environment(
 
 
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
-def test_resolve_reads_the_index_through_gitpython(
+def test_resolve_reads_the_index_under_git_dir(
     apart: Path, relative: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here = Path.cwd()
@@ -112,7 +112,7 @@ def test_resolve_reads_the_index_named_by_git_index_file(
 
 
 @pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
-def test_corrupt_file_is_restored_from_head_through_gitpython(
+def test_corrupt_file_is_restored_from_head_under_git_dir(
     apart: Path, relative: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here = Path.cwd()

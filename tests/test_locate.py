@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from extid.errors import (
     UnsafePathError,
@@ -18,7 +19,7 @@ from extid.store import Store, locate
 def test_state_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert locate.resolve_state_dir() == tmp_path / ".claude" / "state"
     (tmp_path / "repo" / "sub").mkdir(parents=True)
-    (tmp_path / "repo" / ".git").mkdir()
+    git(tmp_path / "repo", "init", "-q")
     monkeypatch.chdir(tmp_path / "repo" / "sub")
     assert locate.resolve_state_dir() == tmp_path / "repo" / ".claude" / "state"
     monkeypatch.setenv("EXTID_STATE_DIR", "env-state")
@@ -28,8 +29,11 @@ def test_state_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_git_file_marks_a_toplevel_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "wt").mkdir()
-    (tmp_path / "wt" / ".git").write_text("gitdir: /elsewhere\n")
+    """A linked worktree: `.git` is a file naming the git directory."""
+    git(tmp_path, "init", "-q", "-b", "main", "main")
+    git(tmp_path / "main", "commit", "-q", "--allow-empty", "-m", "root")
+    git(tmp_path / "main", "worktree", "add", "-q", "-b", "other", str(tmp_path / "wt"))
+    assert (tmp_path / "wt" / ".git").is_file()
     monkeypatch.chdir(tmp_path / "wt")
     assert locate.resolve_state_dir() == tmp_path / "wt" / ".claude" / "state"
 
@@ -38,7 +42,8 @@ def test_git_file_marks_a_toplevel_too(tmp_path: Path, monkeypatch: pytest.Monke
 def test_unsafe_state_dir_settings_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    git(tmp_path / "repo", "init", "-q")
     monkeypatch.chdir(tmp_path / "repo")
     with pytest.raises(UnsafePathError):
         locate.resolve_state_dir(setting)
@@ -52,7 +57,8 @@ def test_unsafe_state_dir_settings_are_refused(
 def test_symlink_inside_repo_pointing_out_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    git(tmp_path / "repo", "init", "-q")
     (tmp_path / "out").mkdir()
     (tmp_path / "repo" / "link").symlink_to(tmp_path / "out")
     monkeypatch.chdir(tmp_path / "repo")
@@ -62,7 +68,7 @@ def test_symlink_inside_repo_pointing_out_is_refused(
 
 
 def test_resolving_the_state_dir_does_not_import_gitpython(tmp_path: Path) -> None:
-    (tmp_path / ".git").mkdir()
+    git(tmp_path, "init", "-q")
     code = (
         "import sys, extid.store as s; s.Store().load(); "
         "print('git' in sys.modules, 'jsonschema' in sys.modules)"
@@ -75,7 +81,8 @@ def test_resolving_the_state_dir_does_not_import_gitpython(tmp_path: Path) -> No
 
 def test_python_callers_name_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The repository check guards what users set; a program's explicit path is its own."""
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    git(tmp_path / "repo", "init", "-q")
     monkeypatch.chdir(tmp_path / "repo")
     assert Store(tmp_path / "elsewhere").state_dir == tmp_path / "elsewhere"
     assert Store("rel").state_dir == tmp_path / "repo" / "rel"

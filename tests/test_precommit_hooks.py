@@ -561,6 +561,31 @@ def test_installed_post_rewrite_hook_catches_duplicate_after_rebase(
     _assert_duplicate_reported(rebase, repo)
 
 
+@pytest.mark.slow
+def test_installed_post_rewrite_hook_ignores_a_stale_orig_head_after_an_amend(
+    session: Session, installed: str, tmp_path: Path
+) -> None:
+    """pre-commit gives its post-rewrite stage no stdin: after an amend the replaced commit is
+    HEAD@{1}, not the ORIG_HEAD a reset left on main (where the counter is higher)."""
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    _write_state(repo, {}, 1)
+    _commit_all(session, repo, "empty registry")
+    root = session.git(repo, "rev-parse", "HEAD").strip()
+    _write_state(repo, {"TASK-2000": {"jira": "PROJ-1"}, "TASK-5000": {"jira": "PROJ-2"}}, 3)
+    _commit_all(session, repo, "main takes PROJ-1..2")
+    session.git(repo, "reset", "-q", "HEAD")  # ORIG_HEAD: main, PROJ counter 3
+    session.git(repo, "checkout", "-q", "-b", "feature", root)
+    (repo / "README").write_text("feature\n")
+    _commit_all(session, repo, "feature")
+    assert session.pre_commit(repo, "install", "--hook-type", "post-rewrite").returncode == 0
+    counters = (repo / STATE_DIR / COUNTERS).read_bytes()
+    amend = session.run("git", "commit", "-q", "--amend", "-m", "amended", cwd=repo)
+    assert re.search(r"^extid post-merge\.+Passed$", amend.stdout, re.M), amend.stdout
+    assert "lowered" not in amend.stdout
+    assert (repo / STATE_DIR / COUNTERS).read_bytes() == counters
+
+
 def _install_plain_hooks(repo: Path) -> None:
     """What `extid install --hooks` puts in place, without the merge driver it also configures
     (the driver would turn the planted collision into a conflict before any hook runs)."""

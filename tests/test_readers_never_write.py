@@ -1,10 +1,10 @@
 """Reading commands never write, and only unparseable bytes are corrupt.
 
-Read-only commands (lookup, list, reverse, check, doctor, migrate --dry-run, new-id) leave
-every byte and every name in the state directory as it was, whatever the files hold; a broken
-file is reported in one line with its place and the fix, exit non-zero. A file that parses but
-breaks the schema or the rules is the user's to fix: no command replaces it. A BOM and CRLF
-line ends are the same document; the next write drops them.
+Read-only commands (lookup, list, reverse, check, doctor, their --json forms, migrate --dry-run,
+new-id) leave every byte and every name in the state directory as it was, whatever the files
+hold; a broken file is reported in one line with its place and the fix, exit non-zero. A file
+that parses but breaks the schema or the rules is the user's to fix: no command replaces it. A
+BOM and CRLF line ends are the same document; the next write drops them.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ READERS = [
     ("lookup", "TASK-a3f2"),
     ("list",),
     ("reverse", "jira", "PROJ-457"),
+    ("reverse", "jira", "PROJ-457", "--json"),
     ("check",),
+    ("check", "--json"),
     ("doctor",),
+    ("doctor", "--json"),
     ("migrate", "--dry-run"),
     ("new-id",),
 ]

@@ -21,6 +21,7 @@ HOOK_LINES = [
 OTHER_LINES = [
     [],
     ["check", "-"],
+    ["check", "--json", "a.json"],
     ["check", "--", "a.json"],
     ["check", "a.json", "--state-dir", "s"],
     ["check", "--state-dir=s", "a.json"],

@@ -1,7 +1,10 @@
-"""`extid doctor`: report each piece of this clone's set-up, with the fix for what is missing.
+"""`extid doctor [--json]`: report each piece of this clone's set-up, with the fix for what is
+missing.
 
 Exit 1 if anything is missing. The case it exists for: a `merge=extid` attribute without a
-configured driver makes git fall back to its line merge without a word.
+configured driver makes git fall back to its line merge without a word. The checks only record
+findings on a `_Report`; it is printed once at the end, as text or (`--json`) as JSON in
+check-jsonschema's shape: `{"status", "successes": [...], "errors": [{"message", "fix"}]}`.
 """
 
 from __future__ import annotations
@@ -14,32 +17,71 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options of its own
+    parser.add_argument(
+        "--json",
+        dest="as_json",
+        action="store_true",
+        help="the findings as JSON (status, successes, errors with their fix)",
+    )
 
 
 class _Report:
+    """The findings, in order: (what, None) where it is in place, (what, fix) where not."""
+
     def __init__(self) -> None:
-        self.missing = 0
+        self.findings: list[tuple[str, str | None]] = []
+
+    @property
+    def missing(self) -> int:
+        return sum(fix is not None for _, fix in self.findings)
 
     def ok(self, what: str) -> None:
-        print(f"ok       {what}")
+        self.findings.append((what, None))
 
     def bad(self, what: str, fix: str) -> None:
-        self.missing += 1
-        print(f"MISSING  {what}\n         fix: {fix}")
+        self.findings.append((what, fix))
+
+    def print_text(self) -> None:
+        for what, fix in self.findings:
+            print(f"ok       {what}" if fix is None else f"MISSING  {what}\n         fix: {fix}")
+        print("all set" if not self.missing else f"{self.missing} thing(s) to fix")
+
+    def print_json(self) -> None:
+        from ..report import print_json, status
+
+        print_json(
+            {
+                "status": status(bool(self.missing)),
+                "successes": [what for what, fix in self.findings if fix is None],
+                "errors": [{"message": what, "fix": fix} for what, fix in self.findings if fix],
+            }
+        )
 
 
-def run(state_dir: str | None) -> int:
+def run(state_dir: str | None, as_json: bool = False) -> int:
+    report = _Report()
+    _diagnose(report, state_dir)
+    if as_json:
+        report.print_json()
+    else:
+        report.print_text()
+    return 1 if report.missing else 0
+
+
+def _diagnose(report: _Report, state_dir: str | None) -> None:
     from .. import git
     from ..adopt import doctor_findings
     from ..store import resolve_state_dir
     from .install import state_patterns
 
-    report = _Report()
-    top = git.toplevel()
+    try:
+        top = git.toplevel()
+    except git.GitError as e:  # git cannot open the repository: that is the finding
+        report.bad(str(e), "fix what git says, then run extid doctor again")
+        return
     if top is None:
         report.bad("a git work tree", "run extid inside your repository's clone")
-        return 1
+        return
     directory = resolve_state_dir(state_dir)
     rels = state_patterns(top, state_dir)
     _driver(report, top, rels)
@@ -48,8 +90,6 @@ def run(state_dir: str | None) -> int:
     for what, fix in doctor_findings(top, directory):  # tracked though ignored
         report.bad(what, fix)
     _files(report, top, directory)
-    print("all set" if not report.missing else f"{report.missing} thing(s) to fix")
-    return 1 if report.missing else 0
 
 
 def _driver(report: _Report, top: Path, rels: list[str]) -> None:

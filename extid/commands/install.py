@@ -37,7 +37,11 @@ exec extid {command}
 
 _HOOKS: dict[str, tuple[str, str]] = {
     "post-merge": ("post-merge", "checks the state files after a merge or pull"),
-    "post-rewrite": ("post-merge", "checks the state files after a rebase or amend"),
+    # git passes amend|rebase as $1 and the replaced commits on stdin, which exec hands on.
+    "post-rewrite": (
+        'post-merge --rewritten "$1"',
+        "checks the state files after a rebase or amend",
+    ),
     "pre-commit": ("check", "refuses to commit invalid state files"),
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..ids import TOOLS
@@ -22,8 +21,9 @@ def run(state_dir: str | None, task_id: str, as_json: bool = False) -> int:
 
     found = ExternalIDMapper(resolve_state_dir(state_dir)).entry(task_id)
     if as_json:
-        entry = {} if found is None else {"id": found[0], **found[1]}
-        print(json.dumps(entry, indent=2, sort_keys=True, ensure_ascii=False))
+        from ..report import entry, print_json
+
+        print_json(entry(found), sort_keys=True)
     elif found is not None:
         for tool in TOOLS:
             if tool in found[1]:

@@ -4,7 +4,7 @@ Configured as `extid merge-driver %O %A %B %P`. Writes the result to OURS; exit 
 on conflict (the file then holds everything merged and the undecided places between markers).
 A side extid cannot read falls back to git's line merge with markers, exit 1, and says why.
 
-The clean path imports document, migrations and merge only (no GitPython, no jsonschema): git
+The clean path imports document, migrations and merge only (no git layer, no jsonschema): git
 runs this once per conflicted state file, on files of up to 100k entries.
 """
 
@@ -170,9 +170,9 @@ def sibling_counters(path: str | None) -> Callable[[], list[bytes]]:
             found.append(Path(sibling).read_bytes())
         from ..git import operation_blobs, rel_to, toplevel
 
-        top = toplevel()
-        if top is not None:
-            with contextlib.suppress(ExtidError):  # outside the repo: no more to find
+        with contextlib.suppress(ExtidError):  # outside the repo: no more to find
+            top = toplevel()
+            if top is not None:
                 found.extend(operation_blobs(top, rel_to(top, sibling)))
         return found
 

@@ -1,9 +1,11 @@
-"""`extid post-merge`: check the state after a merge or rebase (the git hooks run it).
+"""`extid post-merge [--rewritten amend|rebase]`: check the state after a merge, rebase or amend
+(the git hooks run it).
 
 Validates both files, reconciles counters (through the store: raised above every used number,
-written durably), and reports external-ID collisions and unresolved conflicts. Exit 1 on any
-problem. A file that is still conflicted is only reported, never "recovered": the store would
-set it aside and restore an older version, and the merge's work would be lost from view.
+written durably), puts back counters the operation lowered below their value in the commits it
+replaced, and reports external-ID collisions and unresolved conflicts. Exit 1 on any problem. A
+file that is still conflicted is only reported, never "recovered": the store would set it aside
+and restore an older version, and the merge's work would be lost from view.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "number (files are rewritten: commit them); default `conflict` only reports it "
         "(or `git config extid.onCollision`)",
     )
+    parser.add_argument(
+        "--rewritten",
+        choices=("amend", "rebase"),
+        help="run by the post-rewrite hook with git's first argument: compare the counters "
+        "with the replaced commits git lists on stdin (`OLD NEW` lines), not ORIG_HEAD",
+    )
 
 
-def run(state_dir: str | None, on_collision: str | None = None) -> int:
+def run(
+    state_dir: str | None, on_collision: str | None = None, rewritten: str | None = None
+) -> int:
     from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..store import Store, resolve_state_dir
     from ..validate import check_paths
@@ -50,7 +60,7 @@ def run(state_dir: str | None, on_collision: str | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    lowered = _restore_lowered(directory)
+    lowered = _restore_lowered(directory, *_replaced_commits(rewritten))
     for action in lowered:
         print(f"extid post-merge: {action}", file=sys.stderr)
     if stale_counters:
@@ -93,8 +103,32 @@ def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
         return []  # reported by the checks that follow
 
 
-def _restore_lowered(state_dir: Path) -> list[str]:
-    """Put back counters the merge moved below their value at ORIG_HEAD (the commit before it).
+def _replaced_commits(rewritten: str | None) -> tuple[str, list[str]]:
+    """(what replaced them, the commits whose counters must not be lowered).
+
+    After a merge, ORIG_HEAD is the commit before it. After an amend or a rebase, the replaced
+    commits are the OLD of the `OLD NEW` lines git gives the post-rewrite hook on stdin: ORIG_HEAD
+    is then whatever an earlier merge or reset on any branch left (an amend does not set it).
+    Without those lines (pre-commit's post-rewrite stage passes none, only
+    `PRE_COMMIT_REWRITE_COMMAND`; a hook chained before extid's may have read them) the commit an
+    amend replaced is `HEAD@{1}`, and a rebase has set ORIG_HEAD to the branch before it.
+    """
+    command = rewritten or os.environ.get("PRE_COMMIT_REWRITE_COMMAND")
+    if command not in ("amend", "rebase"):
+        return "the merge", ["ORIG_HEAD"]
+    replaced: list[str] = []
+    if rewritten and sys.stdin is not None and not sys.stdin.isatty():
+        for line in sys.stdin.read().splitlines():
+            old = line.split()[0] if line.split() else ""
+            if old and all(c in "0123456789abcdef" for c in old) and old not in replaced:
+                replaced.append(old)
+    fallback = "HEAD@{1}" if command == "amend" else "ORIG_HEAD"
+    return f"the {command}", replaced or [fallback]
+
+
+def _restore_lowered(state_dir: Path, operation: str, revisions: list[str]) -> list[str]:
+    """Put back counters `operation` moved below their highest value in `revisions` (the
+    commits it replaced, see `_replaced_commits`).
 
     A fast-forward takes a branch's lowered counter without any merge driver, and a number
     below it may have been handed out and removed since: it would be issued a second time.
@@ -105,26 +139,33 @@ def _restore_lowered(state_dir: Path) -> list[str]:
     from ..store import Store, decode
 
     path = state_dir / COUNTERS_FILE
+    before: dict[tuple[str, str | None], int] = {}
     try:
         top = git.toplevel()
-        if top is None or not git.rev_exists(top, "ORIG_HEAD"):
+        if top is None:
             return []
         rel = git.rel_to(top, path)
-        blob = git.show_blob(top, f"ORIG_HEAD:{rel}")
-        if blob is None:
-            return []
-        before, _ = decode(blob, "counters", f"ORIG_HEAD:{rel}")
+        blobs = git.read_objects(top, [f"{rev}:{rel}" for rev in revisions])
     except ExtidError:
         return []  # no usable earlier version: nothing to compare with
-    actions = []
+    for rev, blob in zip(revisions, blobs, strict=True):
+        try:
+            doc, _ = decode(blob, "counters", f"{rev}:{rel}") if blob is not None else ({}, "")
+        except ExtidError:
+            continue  # an unreadable old version raises nothing
+        for counter, old in model.iter_counters(doc.get("counters", {})):
+            before[counter] = max(old, before.get(counter, 0))
+    actions: list[str] = []
+    if not before:
+        return actions
     with Store(state_dir).transaction() as state:
-        for (tool, key), old in model.iter_counters(before["counters"]):
+        for (tool, key), old in before.items():
             now = model.get_counter(state.counter_values, tool, key)
             if now < old:
                 model.set_counter(state.counter_values, tool, key, old)
                 name = f"{tool}.{key}" if key else tool
                 actions.append(
-                    f"{path}: counter {name} was lowered by the merge from {old} to {now}; "
+                    f"{path}: counter {name} was lowered by {operation} from {old} to {now}; "
                     f"put back to {old} (numbers below it may have been issued already)"
                 )
     return actions

@@ -1,5 +1,10 @@
 """Where the state directory is: `--state-dir`, `$EXTID_STATE_DIR` or the git toplevel's
-`.claude/state`, kept inside the repository it describes."""
+`.claude/state`, kept inside the repository it describes.
+
+The toplevel is git's own answer (`git rev-parse`, in `extid.git`), never a walk up for `.git`:
+git alone knows `GIT_DIR`/`GIT_WORK_TREE`, `core.worktree`, linked worktrees, submodules and
+bare repositories, and a wrong answer here starts a second registry that issues numbers again.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +14,15 @@ from pathlib import Path
 from ..errors import UnsafePathError
 
 
-def find_git_toplevel(start: Path) -> Path | None:
-    """The nearest directory at or above `start` holding `.git` (file or directory).
-
-    Plain filesystem walk: the common path must not pay for importing GitPython. A work tree
-    named by `GIT_WORK_TREE` (its `.git` kept elsewhere, `GIT_DIR`) is the top level, as for git.
-    """
-    work_tree = os.environ.get("GIT_WORK_TREE")
-    if work_tree:
-        return Path(os.path.abspath(work_tree))
-    for directory in (start, *start.parents):
-        if os.path.lexists(os.path.join(directory, ".git")):
-            return directory
-    return None
-
-
 def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--state-dir`, else `$EXTID_STATE_DIR`, else `<git toplevel>/.claude/state`, else
-    `./.claude/state`; an absolute path. Inside a git repository an explicit setting must stay
-    inside it (a typo must not scatter state files over the disk)."""
+    (outside any repository) `./.claude/state`; an absolute path. Inside a git repository an
+    explicit setting must stay inside it (a typo must not scatter state files over the disk);
+    a repository without a work tree (bare) is refused with `git.NoWorkTreeError`."""
+    from .. import git  # git's own view: see git.toplevel
+
     cwd = Path(os.path.abspath(os.curdir))
-    top = find_git_toplevel(cwd)
+    top = git.require_work_tree(cwd)
     if explicit is not None and os.fspath(explicit) != "":
         return _checked_setting(os.fspath(explicit), "--state-dir", cwd, top)
     env = os.environ.get("EXTID_STATE_DIR", "")

@@ -159,7 +159,7 @@ def refuse_unmerged(path: str, error: ExtidError) -> None:
 
 def head_version(path: Path) -> tuple[str, bytes] | None:
     """(repo-relative path, bytes) of `path` at git `HEAD`, or None. Through `extid.git`
-    (GitPython), which only this rare recovery path loads."""
+    (the git binary)."""
     from .. import git
 
     try:

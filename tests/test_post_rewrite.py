@@ -1,0 +1,137 @@
+"""The post-rewrite hook compares the counters with the commits git says it replaced (the `OLD
+NEW` lines on its stdin), never with an ORIG_HEAD that an earlier merge or reset left behind on
+another branch. Real git, the hooks `extid install --hooks` writes; the registry is changed in
+process (the hooks git runs are real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import InProcess, git
+from git_helpers import COUNTERS, MAPPING, commit, counters, setup_repo
+
+Allocate = Callable[..., str]
+
+
+@pytest.fixture
+def allocate(in_process: InProcess) -> Allocate:
+    """`extid allocate TASK jira --project PROJ` for each task, in the current directory;
+    returns the last number printed."""
+
+    def run(*tasks: str) -> str:
+        out = ""
+        for task in tasks:
+            result = in_process("allocate", task, "jira", "--project", "PROJ")
+            assert result.returncode == 0, result.stderr
+            out = result.stdout.strip()
+        return out
+
+    return run
+
+
+def _repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, hooks: bool = True) -> Path:
+    repo = setup_repo(tmp_path / "repo", hooks=hooks)
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def _counter(repo: Path) -> int:
+    return int(counters(repo)["counters"]["jira"]["PROJ"])
+
+
+def _stale_orig_head_on_another_branch(repo: Path, allocate: Allocate) -> None:
+    """main takes PROJ-1..3 and a reset leaves ORIG_HEAD there (PROJ counter 4); then a new
+    branch `feature` from the first commit (no PROJ counter) gets one commit."""
+    root = git(repo, "rev-parse", "HEAD").stdout.strip()
+    allocate("TASK-a001", "TASK-a002", "TASK-a003")
+    commit(repo, "three numbers on main")
+    git(repo, "reset", "-q", "HEAD")
+    assert git(repo, "rev-parse", "ORIG_HEAD").stdout == git(repo, "rev-parse", "main").stdout
+    git(repo, "checkout", "-q", "-b", "feature", root)
+    (repo / "notes.txt").write_text("feature work\n")
+    commit(repo, "feature")
+
+
+def _amend(repo: Path) -> subprocess.CompletedProcess[str]:
+    """`git commit --amend` (git ignores a post-* hook's exit code: its output is the report)."""
+    return git(repo, "commit", "-q", "--amend", "-m", "amended", check=False)
+
+
+def test_amend_on_another_branch_ignores_a_stale_orig_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allocate: Allocate
+) -> None:
+    repo = _repo(tmp_path, monkeypatch)
+    _stale_orig_head_on_another_branch(repo, allocate)
+    state = {p: (repo / p).read_bytes() for p in (MAPPING, COUNTERS)}
+    amend = _amend(repo)
+    assert amend.returncode == 0, amend.stderr
+    assert "lowered" not in amend.stderr and "Traceback" not in amend.stderr, amend.stderr
+    assert {p: (repo / p).read_bytes() for p in (MAPPING, COUNTERS)} == state
+    assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_amend_that_lowers_a_counter_is_compared_with_the_commit_it_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allocate: Allocate, in_process: InProcess
+) -> None:
+    repo = _repo(tmp_path, monkeypatch)
+    allocate("TASK-b001", "TASK-b002")
+    commit(repo, "two numbers")
+    assert _counter(repo) == 3
+    assert git(repo, "rev-parse", "-q", "--verify", "ORIG_HEAD", check=False).returncode != 0
+    for task in ("TASK-b001", "TASK-b002"):  # forget them and set the counter back by hand
+        assert in_process("remove", task).returncode == 0
+    doc = counters(repo)
+    doc["counters"]["jira"]["PROJ"] = 1
+    (repo / COUNTERS).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    assert in_process("check").returncode == 0  # a valid pair: the pre-commit hook lets it by
+    git(repo, "add", "-A")
+    amend = _amend(repo)
+    assert "counter jira.PROJ was lowered by the amend from 3 to 1; put back to 3" in amend.stderr
+    assert _counter(repo) == 3  # PROJ-1 and PROJ-2 may be in Jira already: never again
+    assert allocate("TASK-b003") == "PROJ-3"
+
+
+def test_rebase_compares_with_every_replaced_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allocate: Allocate
+) -> None:
+    """A rebase that drops the commit which took PROJ-1..2: the later replaced commit still
+    holds its counter, so the numbers are not handed out again."""
+    repo = _repo(tmp_path, monkeypatch)
+    git(repo, "checkout", "-q", "-b", "feature")
+    allocate("TASK-c001", "TASK-c002")
+    commit(repo, "two numbers")
+    (repo / "notes.txt").write_text("later work\n")
+    commit(repo, "later")
+    git(repo, "checkout", "-q", "main")
+    (repo / "upstream.txt").write_text("upstream\n")
+    commit(repo, "upstream")
+    git(repo, "checkout", "-q", "feature")
+    env = {**os.environ, "GIT_SEQUENCE_EDITOR": "sed -i -e '1s/^pick/drop/'"}
+    rebase = subprocess.run(
+        ["git", "rebase", "-q", "-i", "main"], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert rebase.returncode == 0, rebase.stderr
+    assert "TASK-c001" not in git(repo, "show", f"HEAD:{MAPPING}").stdout  # the drop happened
+    assert "lowered by the rebase from 3" in rebase.stderr, rebase.stderr
+    assert _counter(repo) == 3
+    assert allocate("TASK-c003") == "PROJ-3"
+
+
+def test_pre_commit_post_rewrite_stage_without_stdin_uses_the_amended_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allocate: Allocate, in_process: InProcess
+) -> None:
+    """pre-commit runs `extid post-merge` for post-rewrite with PRE_COMMIT_REWRITE_COMMAND set
+    and nothing on stdin: the commit an amend replaced is HEAD@{1}, not ORIG_HEAD."""
+    repo = _repo(tmp_path, monkeypatch, hooks=False)
+    _stale_orig_head_on_another_branch(repo, allocate)
+    git(repo, "commit", "-q", "--amend", "-m", "amended")
+    monkeypatch.setenv("PRE_COMMIT_REWRITE_COMMAND", "amend")
+    before = (repo / COUNTERS).read_bytes()
+    hook = in_process("post-merge")
+    assert (hook.returncode, hook.stderr) == (0, "")
+    assert (repo / COUNTERS).read_bytes() == before
