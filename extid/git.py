@@ -117,6 +117,72 @@ def show_blob(top: Path, spec: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def read_blobs(top: Path, specs: Sequence[str]) -> dict[str, bytes | None]:
+    """Each of `specs` (`REV:path`, `:path`, an object id) read with one `git cat-file --batch`
+    call: what a hook reads from the index and from HEAD at once. None where it does not exist."""
+    out: dict[str, bytes | None] = dict.fromkeys(specs)
+    if not specs:
+        return out
+    data = run_git(["cat-file", "--batch"], top, input="".join(s + "\n" for s in specs).encode())
+    buf, pos = data.stdout, 0
+    for spec in specs:
+        end = buf.index(b"\n", pos)
+        header = buf[pos:end].split()
+        pos = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            out[spec] = buf[pos : pos + size]
+            pos += size + 1
+        elif len(header) == 3:  # a tree or commit where a file was expected: skip its body
+            pos += int(header[2]) + 1
+    return out
+
+
+def index_stages(top: Path, rel_paths: Sequence[str]) -> dict[str, dict[int, str]]:
+    """The index entries of `rel_paths`: path -> {stage: blob id} (stage 0 when merged, 1-3
+    while unmerged); a path absent from the index is absent here."""
+    out = run_git(["ls-files", "-s", "-z", "--", *rel_paths], top).stdout
+    found: dict[str, dict[int, str]] = {}
+    for record in out.split(b"\0"):
+        if record:
+            info, path = record.split(b"\t", 1)
+            _mode, blob, stage = info.split()
+            found.setdefault(path.decode("utf-8", "surrogateescape"), {})[int(stage)] = (
+                blob.decode()
+            )
+    return found
+
+
+def merging_head() -> tuple[str, str] | None:
+    """(commit, name) of the head `git merge` is merging, from the `GITHEAD_<commit>=<name>` it
+    exports to merge drivers and hooks (pre-merge-commit runs before MERGE_HEAD is written)."""
+    for name, value in sorted(os.environ.items()):
+        commit = name[len("GITHEAD_") :]
+        if name.startswith("GITHEAD_") and len(commit) in (40, 64):
+            return commit, value or commit
+    return None
+
+
+def rev_parse(top: Path, rev: str) -> str | None:
+    """The commit id `rev` names, or None."""
+    proc = run_git(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], top, check=False)
+    return _out(proc) if proc.returncode == 0 else None
+
+
+def merge_base(top: Path, a: str, b: str) -> str | None:
+    proc = run_git(["merge-base", a, b], top, check=False)
+    return _out(proc) if proc.returncode == 0 else None
+
+
+def parents(top: Path, rev: str) -> list[str]:
+    return _out(run_git(["rev-list", "--parents", "-n", "1", rev], top)).split()[1:]
+
+
+def is_ancestor(top: Path, ancestor: str, rev: str) -> bool:
+    proc = run_git(["merge-base", "--is-ancestor", ancestor, rev], top, check=False)
+    return proc.returncode == 0
+
+
 def _repo(top: Path) -> git.Repo:
     """The repository whose work tree is `top`, opened with GitPython (imported here: it is slow
     to import and only recovery and `resolve` need it). GitPython honours `GIT_DIR` only when
@@ -280,11 +346,19 @@ def line_merge(ours: bytes, base: bytes, theirs: bytes) -> bytes:
 
 
 def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
-    """`rel_path` at HEAD and at the head being merged/picked/rebased (whichever exist): what a
-    renumbering must stay above, read while git runs the driver (best effort, git binary)."""
-    blobs = []
-    for rev in ("HEAD", *OPERATION_HEADS):
-        data = show_blob(top, f"{rev}:{rel_path}")
-        if data is not None:
-            blobs.append(data)
-    return blobs
+    """`rel_path` at HEAD, at the head being merged/picked/rebased, and at every branch,
+    remote-tracking branch and the stash: what a renumbering must stay above (their side's
+    counters included: git names their commit to a driver only during `git merge`, so the refs
+    it may come from stand in for it in cherry-pick, rebase, stash and merge-tree). Two git calls;
+    only a collision to renumber pays for them."""
+    refs = run_git(
+        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/remotes", "refs/stash"],
+        top,
+        check=False,
+    )
+    revs = ["HEAD", *OPERATION_HEADS, *_out(refs).split()]
+    merging = merging_head()
+    if merging is not None:
+        revs.append(merging[0])
+    blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
+    return [data for data in blobs.values() if data is not None]

@@ -38,7 +38,7 @@ exec extid {command}
 _HOOKS: dict[str, tuple[str, str]] = {
     "post-merge": ("post-merge", "checks the state files after a merge or pull"),
     "post-rewrite": ("post-merge", "checks the state files after a rebase or amend"),
-    "pre-commit": ("check", "refuses to commit invalid state files"),
+    "pre-commit": ("check --staged", "refuses to commit invalid state files"),
 }
 
 
