@@ -362,3 +362,15 @@ def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
         revs.append(merging[0])
     blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
     return [data for data in blobs.values() if data is not None]
+
+
+def published_blobs(top: Path, rel_path: str) -> list[bytes]:
+    """`rel_path` on every remote-tracking branch and on the head `git merge` is merging (the
+    side being pulled): what is published already, one `git cat-file --batch` call."""
+    refs = run_git(["for-each-ref", "--format=%(objectname)", "refs/remotes"], top, check=False)
+    revs = _out(refs).split()
+    merging = merging_head()
+    if merging is not None:
+        revs.append(merging[0])
+    blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
+    return [data for data in blobs.values() if data is not None]

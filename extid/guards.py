@@ -4,7 +4,8 @@
 A number, once issued, is never issued again: so counters never go below a version history has
 seen. No mapping is ever lost: so a merge result holds every mapping of both parents except
 those one side deleted against the merge base. A mapping renumbered by a merge still counts as
-kept: its task keeps an ID for the tool, and the old ID is still held (by the task that won it).
+kept: its task keeps an ID for the tool, and the old ID is still held (by the task that won it);
+so does a field both sides changed, decided for one of them.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ def lost_mappings(
         for (task, tool), (value, spelled) in sorted(mine.items()):
             if was.get((task, tool)) == value and other.get((task, tool), ("",))[0] != value:
                 continue  # the other side removed or changed it: its decision stands
-            if (task, tool) in got and value in values:
-                continue  # kept, or renumbered with the old ID held by the task that won it
+            now = got.get((task, tool), ("",))[0]
+            if now and (value in values or now == other.get((task, tool), ("",))[0]):
+                continue  # kept, renumbered (the old ID held by the task that won it), or a
+                # field both sides changed, decided for the other side
             problems.append(
                 Problem(
                     name,

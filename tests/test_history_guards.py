@@ -154,6 +154,10 @@ def test_renumbering_stays_above_their_counters_in_merge_and_cherry_pick(tmp_pat
     _issued_and_removed_on_side(repo)
     ok(git(repo, "merge", "-q", "--no-edit", "side", check=False))
     assert _renumbered_to(mapping(repo)["mappings"]) == {"PROJ-3"}  # never side's PROJ-2
+    # the merge commit itself is consistent: its counters are above the new number
+    assert json.loads(git(repo, "show", f"HEAD:{COUNTERS}").stdout)["counters"]["jira"] == {
+        "PROJ": 4
+    }
 
     git(repo, "reset", "-q", "--hard", "HEAD^")
     git(repo, "cherry-pick", "side", check=False)
@@ -166,3 +170,31 @@ def test_renumbering_stays_above_their_counters_in_merge_tree(tmp_path: Path) ->
     tree = git(repo, "merge-tree", "--write-tree", "main", "side", check=False).stdout.split()[0]
     merged = json.loads(git(repo, "cat-file", "blob", f"{tree}:{MAPPING}").stdout)
     assert _renumbered_to(merged["mappings"]) == {"PROJ-3"}
+    out = tmp_path / "tree"  # no hook runs on merge-tree's tree: it must pass as written
+    out.mkdir()
+    for rel in (MAPPING, COUNTERS):
+        (out / Path(rel).name).write_text(git(repo, "cat-file", "blob", f"{tree}:{rel}").stdout)
+    ok(extid(repo, "check", str(out / Path(MAPPING).name), str(out / Path(COUNTERS).name)))
+
+
+def test_renumbering_keeps_the_published_number(tmp_path: Path) -> None:
+    """A task created earlier but never pushed loses its number to the one already on the remote
+    (the tracker may hold it): the side being pulled is published."""
+    upstream = setup_repo(tmp_path / "a")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(upstream), str(remote))
+    git(upstream, "remote", "add", "origin", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))
+    mine = tmp_path / "b"
+    ok(extid(mine, "install", "--hooks"))
+    git(mine, "config", "extid.onCollision", "renumber")
+    allocate(mine, "TASK-beef", "jira", "PROJ")
+    text = (mine / MAPPING).read_text()
+    (mine / MAPPING).write_text(text.replace(text.split('"created": ')[1][:22], '"2020-01-01T00:00:00Z"'))
+    commit(mine, "created long ago, never pushed")
+    allocate(upstream, "TASK-cafe", "jira", "PROJ")
+    commit(upstream, "pushed first")
+    git(upstream, "push", "-q", "origin", "main")
+    ok(git(mine, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False))
+    m = mapping(mine)["mappings"]
+    assert (m["TASK-cafe"]["jira"], m["TASK-beef"]["jira"]) == ("PROJ-1", "PROJ-2")

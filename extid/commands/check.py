@@ -50,16 +50,52 @@ def problems_of(
     state_dir: str | None, files: list[str], staged: bool = False, against: str | None = None
 ) -> list[Problem]:
     """What `extid check` reports, as values (the printing is `run`'s)."""
-    from .. import gitcheck  # deferred: `format` imports this module for default_files
+    if staged or against is not None:
+        from .. import gitcheck  # deferred: the git layer only where git is asked
 
-    if staged:
-        return gitcheck.check_staged(files or default_files(state_dir, existing=False))
-    if against is not None:
-        return gitcheck.check_against(against, files or default_files(state_dir, existing=False))
-    files = files or default_files(state_dir)
+        files = files or default_files(state_dir, existing=False)
+        if staged:
+            return gitcheck.check_staged(files)
+        return gitcheck.check_against(against or "", files)
+    # deferred: `format` imports this module for default_files and needs no validation
     from ..validate import check_paths
 
-    return gitcheck.unmerged(files) + check_paths(files)
+    conflicted: list[Problem] = []
+    # Named files are checked without git (a hook's start-up) unless git is in the middle of an
+    # operation that can leave them unmerged; the registry as a whole always asks the index.
+    if not files or in_operation():
+        from .. import gitcheck
+
+        conflicted = gitcheck.unmerged(files or default_files(state_dir))
+    return conflicted + check_paths(files or default_files(state_dir))
+
+
+#: What git leaves in its directory while a merge, cherry-pick, revert or rebase is stopped.
+OPERATION_MARKERS = (
+    "MERGE_HEAD",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "rebase-merge",
+    "rebase-apply",
+)
+
+
+def in_operation() -> bool:
+    """Whether the git directory of the current one holds an operation's marker, found with os
+    calls only: no git process for `extid check FILE` outside a merge."""
+    git_dir = os.environ.get("GIT_DIR")
+    here = os.path.abspath(".")
+    while not git_dir:
+        dot_git = os.path.join(here, ".git")
+        if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: <path>"
+            with open(dot_git, encoding="utf-8", errors="replace") as f:
+                git_dir = os.path.join(here, f.readline().removeprefix("gitdir:").strip())
+        elif os.path.isdir(dot_git):
+            git_dir = dot_git
+        elif os.path.dirname(here) == here:
+            return False
+        here = os.path.dirname(here)
+    return any(os.path.exists(os.path.join(git_dir, m)) for m in OPERATION_MARKERS)
 
 
 def run(
