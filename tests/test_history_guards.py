@@ -89,12 +89,7 @@ def test_hand_resolution_keeping_one_side_is_refused(tmp_path: Path) -> None:
 
 def test_merge_whose_driver_never_ran_is_refused_by_pre_merge_commit(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "repo")
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "linear", "TEAM")
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
-    allocate(repo, "TASK-cafe", "jira", "PROJ")
-    commit(repo, "main")
+    diverge(repo, side=("linear", "TEAM"))
     git(repo, "config", "merge.extid.driver", "true")  # "merged": ours kept, theirs dropped
     hook = repo / ".git" / "hooks" / "pre-merge-commit"  # as docs/hooks.md shows
     hook.write_text("#!/bin/sh\nexec extid check --staged\n")
@@ -190,7 +185,9 @@ def test_renumbering_keeps_the_published_number(tmp_path: Path) -> None:
     git(mine, "config", "extid.onCollision", "renumber")
     allocate(mine, "TASK-beef", "jira", "PROJ")
     text = (mine / MAPPING).read_text()
-    (mine / MAPPING).write_text(text.replace(text.split('"created": ')[1][:22], '"2020-01-01T00:00:00Z"'))
+    (mine / MAPPING).write_text(
+        text.replace(text.split('"created": ')[1][:22], '"2020-01-01T00:00:00Z"')
+    )
     commit(mine, "created long ago, never pushed")
     allocate(upstream, "TASK-cafe", "jira", "PROJ")
     commit(upstream, "pushed first")
@@ -198,3 +195,19 @@ def test_renumbering_keeps_the_published_number(tmp_path: Path) -> None:
     ok(git(mine, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False))
     m = mapping(mine)["mappings"]
     assert (m["TASK-cafe"]["jira"], m["TASK-beef"]["jira"]) == ("PROJ-1", "PROJ-2")
+
+
+def test_post_merge_reports_a_fast_forward_that_deleted_the_state_files(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "repo")
+    allocate(repo, "TASK-AAA1", "jira", "PROJ")
+    commit(repo, "PROJ-1")
+    git(repo, "checkout", "-q", "-b", "cleanup")
+    git(repo, "rm", "-q", "-r", ".claude/state")
+    git(repo, "commit", "-q", "--no-verify", "-m", "drop the registry")
+    git(repo, "checkout", "-q", "main")
+    proc = git(repo, "merge", "-q", "--ff-only", "cleanup", check=False)
+    assert not (repo / MAPPING).exists()
+    assert "the merge deleted this state file (ORIG_HEAD has it)" in proc.stderr, proc.stderr
+    assert f"git checkout ORIG_HEAD -- {MAPPING}" in proc.stderr
+    git(repo, "checkout", "ORIG_HEAD", "--", MAPPING, COUNTERS)  # the fix named
+    assert allocate(repo, "TASK-BBB1", "jira", "PROJ") == "PROJ-2"

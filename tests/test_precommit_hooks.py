@@ -254,7 +254,7 @@ def test_manifest_declares_the_three_hooks_as_specified() -> None:
     assert tuple(hooks) == HOOK_IDS
     check, fmt, post = (hooks[i] for i in HOOK_IDS)
     assert (check["entry"], fmt["entry"], post["entry"]) == (
-        "extid check",
+        "extid check --staged",  # the index, what the commit records (history guards)
         "extid format",
         "extid post-merge",
     )
@@ -735,7 +735,7 @@ def test_dogfood_config_is_valid_and_uses_our_own_hooks(session: Session) -> Non
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     local = [h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"]]
     assert {h["id"]: h["entry"] for h in local if h["id"] in HOOK_IDS} == {
-        "extid-check": "extid check",
+        "extid-check": "extid check --staged",
         "extid-format": "extid format",
         "extid-post-merge": "extid post-merge",
     }
