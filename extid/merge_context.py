@@ -100,10 +100,11 @@ def make_room(
     floor_blobs: Callable[[], list[bytes]] | None,
 ) -> None:
     """Counters merged where both sides issued numbers of one tool/key since the base: those
-    numbers collide in the mapping, whose driver renumbers one task of each pair from above
-    every counter in sight (`floor_blobs`). The merged counter goes up by as many, from that
-    floor, so the merge result (the merge commit, merge-tree's tree) is consistent without a
-    rewrite. Only where collisions are renumbered (`on_collision()`); a gap costs nothing."""
+        numbers collide in the mapping, whose driver renumbers one task of each pair from above
+        every counter in sight (`floor_blobs`). The merged counter goes up by as many, from that
+        floor, so the merge result (the merge commit, merge-tree's tree) is consistent without a
+        rewrite. Only where collisions are renumbered (`on_collision()` is not "conflict": renumber,
+    or `resolve --ours/--theirs`, which renumber the other task); a gap costs nothing."""
     bc, oc, tc = ((d or {}).get("counters") or {} for d in (base, ours, theirs))
     room: dict[tuple[str, str | None], int] = {}
     for (tool, key), mine in iter_counters(oc):
@@ -111,7 +112,7 @@ def make_room(
         other = get_counter(tc, tool, key)
         if mine > start and other > start:
             room[(tool, key)] = min(mine, other) - start
-    if not room or on_collision() != "renumber":
+    if not room or on_collision() == "conflict":
         return
     floor = merge_counter_floor(*floor_docs(floor_blobs))
     counters = merged["counters"]

@@ -131,7 +131,14 @@ def merge_sides(
             published=published(published_blobs),
         )
     if o.kind == COUNTERS and result.clean:
-        make_room(result.doc, b, o.obj, t.obj, lambda: _configured_on_collision(cwd), floor_blobs)
+        make_room(
+            result.doc,
+            b,
+            o.obj,
+            t.obj,
+            lambda: on_collision or _configured_on_collision(cwd),
+            floor_blobs,
+        )
     return result, newer_version(o.version, t.version), notes
 
 
