@@ -154,6 +154,56 @@ def show_blob(top: Path, spec: str) -> bytes | None:
     return read_objects(top, [spec])[0]
 
 
+def read_blobs(top: Path, specs: Sequence[str]) -> dict[str, bytes | None]:
+    """`read_objects` keyed by spec: what a hook reads from the index and from HEAD at once."""
+    return dict(zip(specs, read_objects(top, specs), strict=True))
+
+
+def index_stages(top: Path, rel_paths: Sequence[str]) -> dict[str, dict[int, str]]:
+    """The index entries of `rel_paths`: path -> {stage: blob id} (stage 0 when merged, 1-3
+    while unmerged); a path absent from the index is absent here."""
+    out = run_git(["ls-files", "-s", "-z", "--", *rel_paths], top).stdout
+    found: dict[str, dict[int, str]] = {}
+    for record in out.split(b"\0"):
+        if record:
+            info, path = record.split(b"\t", 1)
+            _mode, blob, stage = info.split()
+            found.setdefault(path.decode("utf-8", "surrogateescape"), {})[int(stage)] = (
+                blob.decode()
+            )
+    return found
+
+
+def merging_head() -> tuple[str, str] | None:
+    """(commit, name) of the head `git merge` is merging, from the `GITHEAD_<commit>=<name>` it
+    exports to merge drivers and hooks (pre-merge-commit runs before MERGE_HEAD is written)."""
+    for name, value in sorted(os.environ.items()):
+        commit = name[len("GITHEAD_") :]
+        if name.startswith("GITHEAD_") and len(commit) in (40, 64):
+            return commit, value or commit
+    return None
+
+
+def rev_parse(top: Path, rev: str) -> str | None:
+    """The commit id `rev` names, or None."""
+    proc = run_git(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], top, check=False)
+    return _out(proc) if proc.returncode == 0 else None
+
+
+def merge_base(top: Path, a: str, b: str) -> str | None:
+    proc = run_git(["merge-base", a, b], top, check=False)
+    return _out(proc) if proc.returncode == 0 else None
+
+
+def parents(top: Path, rev: str) -> list[str]:
+    return _out(run_git(["rev-list", "--parents", "-n", "1", rev], top)).split()[1:]
+
+
+def is_ancestor(top: Path, ancestor: str, rev: str) -> bool:
+    proc = run_git(["merge-base", "--is-ancestor", ancestor, rev], top, check=False)
+    return proc.returncode == 0
+
+
 def head_blob(top: Path, rel_path: str) -> bytes | None:
     """`HEAD:<path>` (None when there is no HEAD or no such file)."""
     return show_blob(top, f"HEAD:{rel_path}")
@@ -331,7 +381,31 @@ def line_merge(ours: bytes, base: bytes, theirs: bytes) -> bytes:
 
 
 def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
-    """`rel_path` at HEAD and at the head being merged/picked/rebased (whichever exist): what a
-    renumbering must stay above, read while git runs the driver (best effort, git binary)."""
-    specs = [f"{rev}:{rel_path}" for rev in ("HEAD", *OPERATION_HEADS)]
-    return [data for data in read_objects(top, specs) if data is not None]
+    """`rel_path` at HEAD, at the head being merged/picked/rebased, and at every branch,
+    remote-tracking branch and the stash: what a renumbering must stay above (their side's
+    counters included: git names their commit to a driver only during `git merge`, so the refs
+    it may come from stand in for it in cherry-pick, rebase, stash and merge-tree). Two git calls;
+    only a collision to renumber pays for them."""
+    refs = run_git(
+        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/remotes", "refs/stash"],
+        top,
+        check=False,
+    )
+    revs = ["HEAD", *OPERATION_HEADS, *_out(refs).split()]
+    merging = merging_head()
+    if merging is not None:
+        revs.append(merging[0])
+    blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
+    return [data for data in blobs.values() if data is not None]
+
+
+def published_blobs(top: Path, rel_path: str) -> list[bytes]:
+    """`rel_path` on every remote-tracking branch and on the head `git merge` is merging (the
+    side being pulled): what is published already, one `git cat-file --batch` call."""
+    refs = run_git(["for-each-ref", "--format=%(objectname)", "refs/remotes"], top, check=False)
+    revs = _out(refs).split()
+    merging = merging_head()
+    if merging is not None:
+        revs.append(merging[0])
+    blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
+    return [data for data in blobs.values() if data is not None]

@@ -129,21 +129,27 @@ def _hook_args(argv: list[str]) -> tuple[str, dict[str, object]] | None:
     on a tiny file (measured: 24M more instructions, +22% of the whole run; a trick is kept
     where a user can feel it, >= ~5 ms on a hook run). Only these exact shapes are taken
     here, with the parameters argparse would give (tests/test_startup_args.py compares the
-    two): `check FILE...`, `format [--check] FILE...` and `--version`; anything with another
-    option, or a file name that starts with `-`, goes to argparse.
+    two): `check [--staged] FILE...`, `format [--check] FILE...` and `--version`; anything
+    with another option, or a file name that starts with `-`, goes to argparse.
     """
     if argv == ["--version"]:
         print(f"extid {__version__}")
         raise SystemExit(0)  # as argparse's version action does
     if not argv or argv[0] not in ("check", "format"):
         return None
-    check = argv[0] == "format" and argv[1:2] == ["--check"]
-    files = argv[2:] if check else argv[1:]
+    flag = argv[1:2] == (["--check"] if argv[0] == "format" else ["--staged"])
+    files = argv[2:] if flag else argv[1:]
     if any(name.startswith("-") for name in files):
         return None
     if argv[0] == "check":
-        return "check", {"state_dir": None, "files": files, "as_json": False}
-    return "format", {"state_dir": None, "files": files, "check": check}
+        return "check", {
+            "state_dir": None,
+            "files": files,
+            "staged": flag,
+            "against": None,
+            "as_json": False,
+        }
+    return "format", {"state_dir": None, "files": files, "check": flag}
 
 
 def parse(argv: list[str]) -> tuple[str, dict[str, object]]:

@@ -321,9 +321,10 @@ NOT_ADOPTED = (
 )
 
 
-def load_file(path: str) -> tuple[Any, Kind]:
-    """Read, parse and upgrade one file; raises ExtidError (ParseError, NewerVersionError)."""
-    obj = document.load(read_file(path), path)
+def load_file(path: str, read: Callable[[str], bytes] = read_file) -> tuple[Any, Kind]:
+    """Read (`read`: from disk, or from git's index), parse and upgrade one file; raises
+    ExtidError (ParseError, NewerVersionError)."""
+    obj = document.load(read(path), path)
     kind = document.kind_of(obj, path)
     if kind is None:
         raise ParseError(
@@ -333,15 +334,16 @@ def load_file(path: str) -> tuple[Any, Kind]:
     return obj, kind
 
 
-def check_paths(paths: Iterable[str]) -> list[Problem]:
+def check_paths(paths: Iterable[str], read: Callable[[str], bytes] = read_file) -> list[Problem]:
     """Every problem of every file, plus the cross-check of a mapping/counters pair that lives in
-    one directory under the standard names (the sibling is read from disk if not given)."""
+    one directory under the standard names (the sibling is read too if not given). `read` gives
+    a file's bytes (the disk's, or the index's for a staged check)."""
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
     highs: dict[str, dict[CounterKey, int]] = {}  # of the mapping documents, for check_pair
     for path in paths:
         try:
-            obj, kind = load_file(path)
+            obj, kind = load_file(path, read)
         except ExtidError as e:
             problems.append(_as_problem(path, e))
             continue
@@ -353,7 +355,7 @@ def check_paths(paths: Iterable[str]) -> list[Problem]:
         loaded[path] = obj
         if kind == MAPPING:
             highs[path] = high
-    problems.extend(_check_pairs(loaded, highs))
+    problems.extend(_check_pairs(loaded, highs, read))
     return problems
 
 
@@ -366,26 +368,30 @@ def _as_problem(path: str, e: ExtidError) -> Problem:
     )
 
 
-def _check_pairs(loaded: dict[str, Any], highs: dict[str, dict[CounterKey, int]]) -> list[Problem]:
+def _check_pairs(
+    loaded: dict[str, Any],
+    highs: dict[str, dict[CounterKey, int]],
+    read: Callable[[str], bytes],
+) -> list[Problem]:
     problems: list[Problem] = []
     for path, obj in loaded.items():
         directory, base = os.path.split(path)
         if base == MAPPING_FILE:
             other = os.path.join(directory, COUNTERS_FILE)
-            counters = loaded[other] if other in loaded else _quiet_load(other)
+            counters = loaded[other] if other in loaded else _quiet_load(other, read)
             problems.extend(check_pair(obj, counters, path, other, highs.get(path)))
         elif base == COUNTERS_FILE:
             other = os.path.join(directory, MAPPING_FILE)
             if other not in loaded:  # else reported from the mapping's side
-                problems.extend(check_pair(_quiet_load(other), obj, other, path))
+                problems.extend(check_pair(_quiet_load(other, read), obj, other, path))
     return problems
 
 
-def _quiet_load(path: str) -> Any:
+def _quiet_load(path: str, read: Callable[[str], bytes]) -> Any:
     """A sibling that was not asked about: used for the cross-check only if it is sound (and
     read as extid reads it)."""
     try:
-        obj, kind = load_file(path)
+        obj, kind = load_file(path, read)
     except ExtidError:
         return None
     if check_document(obj, kind, path):

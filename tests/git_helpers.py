@@ -46,11 +46,12 @@ def allocate(repo: Path, task: str, tool: str, project: str | None = None) -> st
     return ok(extid(repo, *args)).stdout.strip()
 
 
-def diverge(repo: Path) -> None:
+def diverge(repo: Path, side: tuple[str, str] = ("jira", "PROJ")) -> None:
     """Branches `side` and `main` each take the next jira PROJ number for a different task
-    (TASK-beef on side, TASK-cafe on main): a collision once merged; `main` checked out."""
+    (TASK-beef on side, TASK-cafe on main): a collision once merged; `main` checked out.
+    `side`: the tool and key side allocates from instead (no collision)."""
     git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "jira", "PROJ")
+    allocate(repo, "TASK-beef", *side)
     commit(repo, "side")
     git(repo, "checkout", "-q", "main")
     allocate(repo, "TASK-cafe", "jira", "PROJ")

@@ -254,7 +254,7 @@ def test_manifest_declares_the_three_hooks_as_specified() -> None:
     assert tuple(hooks) == HOOK_IDS
     check, fmt, post = (hooks[i] for i in HOOK_IDS)
     assert (check["entry"], fmt["entry"], post["entry"]) == (
-        "extid check",
+        "extid check --staged",  # the index, what the commit records (history guards)
         "extid format",
         "extid post-merge",
     )
@@ -760,7 +760,7 @@ def test_dogfood_config_is_valid_and_uses_our_own_hooks(session: Session) -> Non
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     local = [h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"]]
     assert {h["id"]: h["entry"] for h in local if h["id"] in HOOK_IDS} == {
-        "extid-check": "extid check",
+        "extid-check": "extid check --staged",
         "extid-format": "extid format",
         "extid-post-merge": "extid post-merge",
     }
@@ -781,3 +781,36 @@ def test_dogfood_local_hooks_run(session: Session, tmp_path: Path) -> None:
     for case in _cases("extid-check/negative"):
         _assert_reported(result.stdout, case, "extid-check/negative")
     assert "extid-check/positive" not in result.stdout
+
+
+# --- the staged versions, against HEAD ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_check_hook_holds_the_staged_files_to_head(
+    session: Session, installed: str, tmp_path: Path
+) -> None:
+    """pre-commit stashes unstaged changes, so the hook sees the index; `extid check --staged`
+    reads the index itself: a lowered counter staged behind a sound work tree, and a staged
+    deletion (no file for pre-commit to pass), are both refused."""
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    _write_state(repo, {"TASK-1000": {"jira": "PROJ-1"}, "TASK-1001": {"jira": "PROJ-2"}}, 3)
+    _commit_all(session, repo, "state")
+    assert session.pre_commit(repo, "install").returncode == 0
+    counters = repo / STATE_DIR / COUNTERS
+    sound = counters.read_bytes()
+    _write_state(repo, {"TASK-1000": {"jira": "PROJ-1"}}, 2)  # PROJ-2 would be issued again
+    session.git(repo, "add", "-A")
+    counters.write_bytes(sound)  # the work tree looks fine; the commit would record the index
+    result = session.run("git", "commit", "-q", "-m", "lowered", cwd=repo)
+    assert result.returncode != 0, result.stdout
+    assert "counter 2 is lower than HEAD's 3" in result.stdout
+    assert f"git checkout HEAD -- {STATE_DIR}/{COUNTERS}" in result.stdout
+
+    session.git(repo, "reset", "-q", "--hard")
+    session.git(repo, "rm", "-q", "--cached", f"{STATE_DIR}/{MAPPING}")
+    result = session.run("git", "commit", "-q", "-m", "untrack", cwd=repo)
+    assert result.returncode != 0, result.stdout
+    assert f"{STATE_DIR}/{MAPPING}: staged deletion of a state file" in result.stdout
+    assert session.git(repo, "log", "--format=%s").split() == ["state"]

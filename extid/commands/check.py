@@ -2,7 +2,10 @@
 
 Every problem of every file is printed as `path: $.json.path: message` (with `--json`: one
 document in check-jsonschema's shape, see report.py); exit 1 if any. With no FILES, the state
-directory's two files are checked.
+directory's two files are checked. A state file git's index holds unmerged fails too.
+`--staged` checks what the next commit records (the pre-commit hooks): the index's versions,
+held to the history guards (no counter below HEAD's, no state file deleted, a merge keeping
+both parents). `--against REF` holds the files at HEAD to REF (CI).
 """
 
 from __future__ import annotations
@@ -15,9 +18,23 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
     import argparse
 
+    from ..errors import Problem
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="FILE", help="state files (default: both)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--staged",
+        action="store_true",
+        help="check the versions in git's index against HEAD (what the pre-commit hooks run)",
+    )
+    where.add_argument(
+        "--against",
+        metavar="REF",
+        help="check the files at HEAD keep every mapping and counter of REF (CI: a pull "
+        "request's merge commit against its base)",
+    )
     parser.add_argument(
         "--json",
         dest="as_json",
@@ -27,25 +44,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def default_files(state_dir: str | None) -> list[str]:
-    """The state directory's files that exist (a missing file is an empty registry)."""
+def default_files(state_dir: str | None, existing: bool = True) -> list[str]:
+    """The state directory's files (that exist, with `existing`: a missing file is an empty
+    registry)."""
     from ..store import resolve_state_dir  # deferred: hooks always pass file names
 
     directory = resolve_state_dir(state_dir)
     candidates = (os.path.join(directory, name) for name in (MAPPING_FILE, COUNTERS_FILE))
-    return [path for path in candidates if os.path.lexists(path)]
+    return [path for path in candidates if not existing or os.path.lexists(path)]
 
 
-def run(state_dir: str | None, files: list[str], as_json: bool = False) -> int:
+def problems_of(
+    state_dir: str | None, files: list[str], staged: bool = False, against: str | None = None
+) -> list[Problem]:
+    """What `extid check` reports, as values (the printing is `run`'s)."""
+    if staged or against is not None:
+        from .. import gitcheck  # deferred: the git layer only where git is asked
+
+        files = files or default_files(state_dir, existing=False)
+        if staged:
+            return gitcheck.check_staged(files)
+        return gitcheck.check_against(against or "", files)
     # deferred: `format` imports this module for default_files and needs no validation
     from ..validate import check_paths
 
-    files = files or default_files(state_dir)
-    problems = check_paths(files)
+    conflicted: list[Problem] = []
+    # Named files are checked without git (a hook's start-up) unless git is in the middle of an
+    # operation that can leave them unmerged; the registry as a whole always asks the index.
+    if not files or in_operation():
+        from .. import gitcheck
+
+        conflicted = gitcheck.unmerged(files or default_files(state_dir))
+    return conflicted + check_paths(files or default_files(state_dir))
+
+
+#: What git leaves in its directory while a merge, cherry-pick, revert or rebase is stopped.
+OPERATION_MARKERS = (
+    "MERGE_HEAD",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "rebase-merge",
+    "rebase-apply",
+)
+
+
+def in_operation() -> bool:
+    """Whether the git directory of the current one holds an operation's marker, found with os
+    calls only: no git process for `extid check FILE` outside a merge."""
+    git_dir = os.environ.get("GIT_DIR")
+    here = os.path.abspath(".")
+    while not git_dir:
+        dot_git = os.path.join(here, ".git")
+        if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: <path>"
+            with open(dot_git, encoding="utf-8", errors="replace") as f:
+                git_dir = os.path.join(here, f.readline().removeprefix("gitdir:").strip())
+        elif os.path.isdir(dot_git):
+            git_dir = dot_git
+        elif os.path.dirname(here) == here:
+            return False
+        here = os.path.dirname(here)
+    return any(os.path.exists(os.path.join(git_dir, m)) for m in OPERATION_MARKERS)
+
+
+def run(
+    state_dir: str | None,
+    files: list[str],
+    staged: bool = False,
+    against: str | None = None,
+    as_json: bool = False,
+) -> int:
+    problems = problems_of(state_dir, files, staged, against)
     if as_json:
         from ..report import check_result, print_json
 
-        print_json(check_result(files, problems))
+        print_json(check_result(files or default_files(state_dir), problems))
     else:
         for problem in problems:
             print(problem)

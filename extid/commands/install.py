@@ -42,7 +42,7 @@ _HOOKS: dict[str, tuple[str, str]] = {
         'post-merge --rewritten "$1"',
         "checks the state files after a rebase or amend",
     ),
-    "pre-commit": ("check", "refuses to commit invalid state files"),
+    "pre-commit": ("check --staged", "refuses to commit invalid state files"),
 }
 
 

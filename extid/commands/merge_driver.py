@@ -11,7 +11,6 @@ runs this once per conflicted state file, on files of up to 100k entries.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .. import document
-from ..document import COUNTERS, COUNTERS_FILE, MAPPING, Kind
+from ..document import COUNTERS, MAPPING, Kind
 from ..errors import ExtidError
 from ..merge import (
     ON_COLLISION_CHOICES,
@@ -33,6 +32,7 @@ from ..merge import (
     merge_counter_floor,
     newer_version,
 )
+from ..merge_context import floor_docs, make_room, published, published_mappings, sibling_counters
 from ..migrations import CURRENT, upgrade
 from ..model import adopt_counters, holds_last_used
 
@@ -106,10 +106,12 @@ def merge_sides(
     on_conflict: OnConflict = "conflict",
     floor_blobs: Callable[[], list[bytes]] | None = None,
     cwd: str | None = None,
+    published_blobs: Callable[[], list[bytes]] | None = None,
 ) -> tuple[MergeResult, str, list[str]]:
     """Merge three versions of one state file: (result, version to write, notes).
     Raises ExtidError when a side cannot be read. `floor_blobs()` gives counters files whose
-    numbers a renumbering must stay above; `on_collision=None` asks git config when needed."""
+    numbers a renumbering must stay above, `published_blobs()` mapping files already pushed
+    (their holders keep their IDs); `on_collision=None` asks git config when needed."""
     o = load_side(ours, f"{name} (ours)")
     t = load_side(theirs, f"{name} (theirs)", o.kind)
     b, note = load_base(base, f"{name} (base)", o.kind)
@@ -120,7 +122,7 @@ def merge_sides(
     if collided and on_collision is None:
         choice = _configured_on_collision(cwd)
     if collided and choice != "conflict":
-        floor = merge_counter_floor(*_floor_docs(floor_blobs))
+        floor = merge_counter_floor(*floor_docs(floor_blobs))
         result = merge(
             b,
             o.obj,
@@ -129,6 +131,16 @@ def merge_sides(
             on_collision=choice,
             on_conflict=on_conflict,
             counter_floor=floor,
+            published=published(published_blobs),
+        )
+    if o.kind == COUNTERS and result.clean:
+        make_room(
+            result.doc,
+            b,
+            o.obj,
+            t.obj,
+            lambda: on_collision or _configured_on_collision(cwd),
+            floor_blobs,
         )
     return result, newer_version(o.version, t.version), notes
 
@@ -144,39 +156,6 @@ def _configured_on_collision(cwd: str | None) -> OnCollision:
         )
         return "conflict"
     return cast(OnCollision, value)
-
-
-def _floor_docs(floor_blobs: Callable[[], list[bytes]] | None) -> list[dict[str, Any]]:
-    docs = []
-    for data in floor_blobs() if floor_blobs else ():
-        try:
-            side = load_side(data, COUNTERS_FILE, COUNTERS)
-        except ExtidError:
-            continue
-        docs.append(side.obj)
-    return docs
-
-
-def sibling_counters(path: str | None) -> Callable[[], list[bytes]]:
-    """Counters files next to the mapping being merged: the work tree's, HEAD's and the
-    merged/picked head's (a renumbering goes above all of them)."""
-
-    def blobs() -> list[bytes]:
-        if not path:
-            return []
-        sibling = os.path.join(os.path.dirname(path), COUNTERS_FILE)
-        found = []
-        if os.path.isfile(sibling):
-            found.append(Path(sibling).read_bytes())
-        from ..git import operation_blobs, rel_to, toplevel
-
-        with contextlib.suppress(ExtidError):  # outside the repo: no more to find
-            top = toplevel()
-            if top is not None:
-                found.extend(operation_blobs(top, rel_to(top, sibling)))
-        return found
-
-    return blobs
 
 
 def run(
@@ -219,6 +198,7 @@ def run(
             name,
             on_collision=on_collision,
             floor_blobs=sibling_counters(path),
+            published_blobs=published_mappings(path),
         )
     except ExtidError as e:
         return _fall_back(ours_file, base, ours, theirs, name, str(e))

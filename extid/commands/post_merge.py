@@ -42,8 +42,11 @@ def run(
     directory = resolve_state_dir(state_dir)
     paths = [str(directory / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
     existing = [p for p in paths if os.path.lexists(p)]
+    deleted = _deleted_by_merge([p for p in paths if p not in existing])
+    for line in deleted:
+        print(f"extid post-merge: {line}", file=sys.stderr)
     if not existing:
-        return 0
+        return 1 if deleted else 0
     renumbered = _renumber(directory, existing) if _wants_renumber(on_collision) else []
     for action in renumbered:
         print(f"{directory / MAPPING_FILE}: {action}", file=sys.stderr)
@@ -73,7 +76,28 @@ def run(
             "extid post-merge: commit the renumbered IDs (and change them in the tools)",
             file=sys.stderr,
         )
-    return 1 if lowered or renumbered else 0
+    return 1 if lowered or renumbered or deleted else 0
+
+
+def _deleted_by_merge(missing: list[str]) -> list[str]:
+    """State files the merge (or fast-forward) deleted: present at ORIG_HEAD, gone now. Their
+    mappings are the next `allocate`'s blind spot, so say so and how to get them back."""
+    from .. import git
+
+    top = git.toplevel()
+    if top is None or not missing:
+        return []
+    try:
+        rels = {path: git.rel_to(top, path) for path in missing}
+        before = git.read_blobs(top, [f"ORIG_HEAD:{rel}" for rel in rels.values()])
+    except git.GitError:
+        return []
+    return [
+        f"{path}: the merge deleted this state file (ORIG_HEAD has it); restore it: "
+        f"`git checkout ORIG_HEAD -- {rel}`, then commit"
+        for path, rel in rels.items()
+        if before.get(f"ORIG_HEAD:{rel}") is not None
+    ]
 
 
 def _wants_renumber(choice: str | None) -> bool:

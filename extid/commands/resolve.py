@@ -108,6 +108,7 @@ class _Resolver:
             on_conflict=self.on_conflict,  # type: ignore[arg-type]
             floor_blobs=lambda: self._counter_blobs(directory),
             cwd=str(self.top),
+            published_blobs=lambda: git.published_blobs(self.top, rel),
         )
         for note in notes:
             print(f"extid: {rel}: {note}", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 Collisions are searched among the entries the merge touched only: an entry equal on both sides
 cannot collide with a merged entry unless one side already held the collision itself, which
-`extid check` reports on that side's own commit. The task created later (tie-break: folded
-internal ID) loses; by default the collision is a conflict, or the loser is renumbered
-deterministically to a fresh number above every counter and every used number.
+`extid check` reports on that side's own commit. A holder whose ID is already published (on a
+remote-tracking branch, or on the side being pulled: that number may be in the tracker) keeps
+it; among the rest the task created later (tie-break: folded internal ID) loses. By default the
+collision is a conflict, or the loser is renumbered deterministically to a fresh number above
+every counter and every used number.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ def settle_collisions(
     on_collision: OnCollision,
     floor: dict[CounterKey, int],
     ctx: Ctx,
+    published: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> None:
     """Find the external IDs two of `touched` hold in `merged`; record each collision in `ctx`
-    as a conflict, or renumber the loser in `merged` (`floor`: numbers it must stay above)."""
+    as a conflict, or renumber the loser in `merged` (`floor`: numbers it must stay above;
+    `published`: (folded internal ID, tool, external ID) already pushed, which keep theirs)."""
     # A place in conflict holds no decided value yet: it cannot collide with anything.
     undecided = {c.path[1:]: c for c in ctx.conflicts if c.path[:1] == ("mappings",)}
     holders: dict[tuple[str, str], list[str]] = {}
@@ -57,8 +61,9 @@ def settle_collisions(
         claims = {k: _claims(k, tool, value, om, o_fold, tm, t_fold) for k in keys}
         order = sorted(
             keys,
-            key=lambda k: _keeper_key(
-                _created(merged[k], k, undecided), k, claims[k], on_collision
+            key=lambda k: (
+                (fold(k), tool, value) not in published,
+                _keeper_key(_created(merged[k], k, undecided), k, claims[k], on_collision),
             ),
         )
         winner, losers = order[0], order[1:]

@@ -82,11 +82,13 @@ def merge(
     on_conflict: OnConflict = "conflict",
     counter_floor: dict[CounterKey, int] | None = None,
     mappings: dict[str, Any] | None = None,
+    published: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> MergeResult:
     """Three-way merge of two current-version documents of `kind`.
 
     counter_floor: numbers a renumbering must stay at or above (the sides' counters), for the
-    mapping; mappings: the merged mappings, for the counters (their used numbers + 1 bound it).
+    mapping; mappings: the merged mappings, for the counters (their used numbers + 1 bound it);
+    published: (folded internal ID, tool, external ID) already pushed, kept by a renumbering.
     """
     if on_collision not in ON_COLLISION_CHOICES:
         raise ValueError(f"on_collision must be one of {ON_COLLISION_CHOICES}")
@@ -98,7 +100,9 @@ def merge(
     if kind == MAPPING:
         merged, touched = _merge_mappings(b_in, o_in, t_in, ctx)
         doc[inner] = merged
-        settle_collisions(merged, touched, o_in, t_in, on_collision, dict(counter_floor or {}), ctx)
+        settle_collisions(
+            merged, touched, o_in, t_in, on_collision, dict(counter_floor or {}), ctx, published
+        )
     else:
         doc[inner] = _merge_counters(b_in, o_in, t_in, mappings, ctx)
     return MergeResult(kind, doc, ctx.conflicts, ctx.renumbered)
