@@ -26,8 +26,8 @@ from git_helpers import (
     used_numbers,
 )
 
-from extid.setup.hooks import HOOK_MARKER, HOOK_NAMES, hook_script
 from extid.document import canonical
+from extid.setup.hooks import HOOK_MARKER, HOOK_NAMES, hook_script
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

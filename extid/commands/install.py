@@ -119,11 +119,12 @@ def _install_hooks(top: Path, python: str | None) -> list[str]:
     work `.pre-commit-config.yaml` already does, or whose script pre-commit generated."""
     from .. import git
     from ..setup import precommit
-    from ..setup.hooks import HOOK_NAMES, install_hook
+    from ..setup.hooks import HOOK_NAMES, install_hook, unchain_pre_commit
 
     directory = git.hooks_dir(top)
     done = []
     for name in HOOK_NAMES:
+        done += unchain_pre_commit(directory, name)
         hook_id = precommit.covering(top, name)
         if hook_id is not None:
             done.append(f"hook {name}: left to pre-commit ({precommit.CONFIG} runs {hook_id})")

@@ -64,11 +64,15 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-def _ours_pattern(line: str) -> str | None:
-    """The pattern of a `<pattern> merge=extid` line (also the unquoted form an older extid
-    wrote for a path with a space, which git misreads), or None for any other line."""
+def _ours_pattern(line: str) -> tuple[str, bool] | None:
+    """(pattern, whether git reads it as that) of a `<pattern> merge=extid` line, or None for
+    any other line. Not read as written: the unquoted pattern with a blank an older extid wrote
+    for a path with a space (git takes its first word as the pattern)."""
     head, _, last = line.strip().rpartition(" ")
-    return _unquote(head.strip()) if last == ATTRIBUTE and head.strip() else None
+    head = head.strip()
+    if last != ATTRIBUTE or not head:
+        return None
+    return _unquote(head), head.startswith('"') or not any(c.isspace() for c in head)
 
 
 def ours(line: str) -> bool:
@@ -76,7 +80,7 @@ def ours(line: str) -> bool:
     from ..document import COUNTERS_FILE, MAPPING_FILE
 
     found = _ours_pattern(line)
-    return found is not None and found.endswith((MAPPING_FILE, COUNTERS_FILE))
+    return found is not None and found[0].endswith((MAPPING_FILE, COUNTERS_FILE))
 
 
 def ensure(top: Path, paths: Sequence[str]) -> list[str]:
@@ -86,14 +90,17 @@ def ensure(top: Path, paths: Sequence[str]) -> list[str]:
     file = top / ATTRIBUTES_FILE
     text = file.read_text("utf-8") if file.exists() else ""
     lines = text.splitlines(keepends=True)
-    have = {_ours_pattern(line) for line in lines}
+    found = [_ours_pattern(line) for line in lines]
     added, done = [], []
     for path in paths:
         wanted = f"{pattern(path)} {ATTRIBUTE}"
-        if _unquote(pattern(path)) in have:
+        if (_unquote(pattern(path)), True) in found:
             continue
-        if path in have:  # the unreadable old line: replace it where it is
-            lines = [wanted + "\n" if _ours_pattern(line) == path else line for line in lines]
+        if (path, False) in found:  # the unreadable old line: replace it where it is
+            lines = [
+                wanted + "\n" if f == (path, False) else x
+                for x, f in zip(lines, found, strict=True)
+            ]
             done.append(f"rewrote in {ATTRIBUTES_FILE}: {path} {ATTRIBUTE} -> {wanted}")
         else:
             added.append(wanted + "\n")

@@ -88,13 +88,20 @@ def install_hook(directory: Path, name: str, python: str | None) -> str:
         _make_executable(chained)
         _write_executable(path, content)
         return f"installed hook {path} (the previous one runs first, as {chained.name})"
-    if generated_by_pre_commit(chained):  # chained by an older extid: it failed every commit
-        os.replace(chained, path)
-        return f"restored pre-commit's hook {path} (extid no longer chains onto it)"
     if _text(path) == content:
         return f"kept hook {path}"
     _write_executable(path, content)
     return f"updated hook {path}"
+
+
+def unchain_pre_commit(directory: Path, name: str) -> list[str]:
+    """Put back pre-commit's script that an older `extid install --hooks` chained behind its
+    own hook (as `<hook>.pre-extid`, where it failed every commit)."""
+    path, chained = directory / name, directory / (name + CHAINED_SUFFIX)
+    if not (is_extid_hook(path) and generated_by_pre_commit(chained)):
+        return []
+    os.replace(chained, path)
+    return [f"restored pre-commit's hook {path} (extid no longer chains onto it)"]
 
 
 def uninstall_hook(directory: Path, name: str) -> list[str]:
