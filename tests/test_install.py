@@ -178,8 +178,9 @@ def fake_venv(root: Path) -> Path:
     return root / "bin" / "python"
 
 
-@pytest.mark.parametrize("gone", ["venv deleted", "package removed"])
-def test_driver_that_cannot_run_leaves_both_sides_marked(tmp_path: Path, gone: str) -> None:
+@pytest.fixture
+def installed_from_venv(tmp_path: Path) -> Path:
+    """A repository set up by the extid of a virtualenv at tmp_path/venv (one commit)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -187,6 +188,25 @@ def test_driver_that_cannot_run_leaves_both_sides_marked(tmp_path: Path, gone: s
     for args in (["init"], ["install", "--no-hooks"]):
         ok(subprocess.run([python, "-m", "extid", *args], cwd=repo, capture_output=True, text=True))
     commit(repo, "extid")
+    return repo
+
+
+def diverge_cleanly(repo: Path) -> None:
+    """`side` and `main` each allocate on another tool: adjacent lines (git's line merge
+    conflicts), one right answer (the driver merges cleanly). `main` checked out."""
+    git(repo, "checkout", "-q", "-b", "side")
+    allocate(repo, "TASK-beef", "github")
+    commit(repo, "side")
+    git(repo, "checkout", "-q", "main")
+    allocate(repo, "TASK-cafe", "linear", "TEAM")
+    commit(repo, "main")
+
+
+@pytest.mark.parametrize("gone", ["venv deleted", "package removed"])
+def test_driver_that_cannot_run_leaves_both_sides_marked(
+    tmp_path: Path, installed_from_venv: Path, gone: str
+) -> None:
+    repo = installed_from_venv
     diverge(repo)  # TASK-beef and TASK-cafe each take PROJ-1
     if gone == "venv deleted":
         shutil.rmtree(tmp_path / "venv")
@@ -205,20 +225,9 @@ def test_driver_that_cannot_run_leaves_both_sides_marked(tmp_path: Path, gone: s
     assert extid(repo, "check").returncode == 1
 
 
-def test_driver_falls_back_to_extid_on_path(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    python = fake_venv(tmp_path / "venv")
-    for args in (["init"], ["install", "--no-hooks"]):
-        ok(subprocess.run([python, "-m", "extid", *args], cwd=repo, capture_output=True, text=True))
-    commit(repo, "extid")
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "github")
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
-    allocate(repo, "TASK-cafe", "linear", "TEAM")
-    commit(repo, "main")
+def test_driver_falls_back_to_extid_on_path(tmp_path: Path, installed_from_venv: Path) -> None:
+    repo = installed_from_venv
+    diverge_cleanly(repo)
     shutil.rmtree(tmp_path / "venv")
     merged = git(repo, "merge", "--no-edit", "side", check=False)  # extid on PATH (conftest)
     assert merged.returncode == 0, merged.stdout + merged.stderr
@@ -286,12 +295,7 @@ def test_symlinked_claude_directory_gets_the_tracked_path(
     assert doctor.returncode == 0, doctor.stdout
     assert f"{real}: merge=extid" in doctor.stdout
     commit(here, "extid")
-    git(here, "checkout", "-q", "-b", "side")
-    allocate(here, "TASK-beef", "github")
-    commit(here, "side")
-    git(here, "checkout", "-q", "main")
-    allocate(here, "TASK-cafe", "linear", "TEAM")
-    commit(here, "main")
+    diverge_cleanly(here)
     merged = git(here, "merge", "--no-edit", "side", check=False)  # a line merge conflicts
     assert merged.returncode == 0, merged.stdout + merged.stderr
     ok(extid(here, "check"))
