@@ -110,7 +110,7 @@ def hook_findings(top: Path) -> list[Finding]:
     """extid's own hooks, or pre-commit's scripts where its config runs the extid hooks."""
     from .. import git
     from ..setup import precommit
-    from ..setup.hooks import HOOK_NAMES, PRE_COMMIT_LEGACY, is_extid_hook
+    from ..setup.hooks import HOOK_NAMES, PRE_COMMIT_LEGACY, is_extid_hook, read_hook
 
     directory = git.hooks_dir(top)
     found = []
@@ -132,7 +132,7 @@ def hook_findings(top: Path) -> list[Finding]:
                         f"add `id: {wanted}` to {precommit.CONFIG} (see docs/hooks.md)",
                     )
                 )
-        elif runs and (is_extid_hook(path) or "extid" in path.read_text("utf-8", "replace")):
+        elif runs and "extid" in read_hook(path):  # extid's, or a hand-written one calling it
             found.append(Finding(True, f"hook {path}"))
         elif hook_id is not None:
             found.append(

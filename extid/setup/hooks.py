@@ -65,7 +65,7 @@ def hook_script(name: str, python: str | None = None) -> str:
 
 
 def is_extid_hook(path: Path) -> bool:
-    return HOOK_MARKER in _text(path)
+    return HOOK_MARKER in read_hook(path)
 
 
 def install_hook(directory: Path, name: str, python: str | None) -> str:
@@ -88,7 +88,7 @@ def install_hook(directory: Path, name: str, python: str | None) -> str:
         _make_executable(chained)
         _write_executable(path, content)
         return f"installed hook {path} (the previous one runs first, as {chained.name})"
-    if _text(path) == content:
+    if read_hook(path) == content:
         return f"kept hook {path}"
     _write_executable(path, content)
     return f"updated hook {path}"
@@ -121,7 +121,8 @@ def uninstall_hook(directory: Path, name: str) -> list[str]:
     return done
 
 
-def _text(path: Path) -> str:
+def read_hook(path: Path) -> str:
+    """A hook's text (empty when it is missing or unreadable)."""
     try:
         return path.read_bytes().decode("utf-8", "replace") if path.is_file() else ""
     except OSError:
