@@ -320,3 +320,14 @@ def test_state_dir_with_a_space_gets_a_valid_pattern(
     ok(in_process("init"))
     doctor = in_process("doctor")
     assert doctor.returncode == 0, doctor.stdout
+
+
+def test_uninstall_global_removes_the_global_driver(
+    tmp_path: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not a work tree
+    ok(in_process("install", "--global"))
+    assert "merge-driver" in git(tmp_path, "config", "--global", "merge.extid.driver").stdout
+    assert "removed merge.extid.* (global)" in ok(in_process("uninstall", "--global")).stdout
+    assert git(tmp_path, "config", "--global", "merge.extid.driver", check=False).stdout == ""
+    assert in_process("uninstall").returncode == 1  # without --global it needs a work tree
