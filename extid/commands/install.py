@@ -72,9 +72,10 @@ def install(
     hooks: bool = True,
     python: str | None = None,
 ) -> list[str]:
-    """Everything `extid install` does, as a function: the driver config in `scope`, and for a
-    work tree `top` the rest (`hooks=False`: no git hooks). Idempotent; returns what it did. `python` is the interpreter the driver and hooks run
-    (default: the one running this, falling back to `extid` on PATH)."""
+    """Everything `extid install` does, as a function: the driver config in `scope`, and for
+    a work tree `top` the rest (`hooks=False`: no git hooks). Idempotent; returns what it did.
+    `python` is the interpreter the driver and hooks run (default: the one running this,
+    falling back to `extid` on PATH)."""
     from ..setup import attributes, driver
 
     python = python or driver.recorded_python()
