@@ -334,23 +334,6 @@ def hooks_dir(top: Path) -> Path:
     return Path(os.path.abspath(top / _out(run_git(["rev-parse", "--git-path", "hooks"], top))))
 
 
-# --- .gitattributes ------------------------------------------------------------------------
-
-
-def ensure_attributes(top: Path, patterns: Sequence[str], attr: str = "merge=extid") -> list[str]:
-    """Add `<pattern> <attr>` lines to the top-level .gitattributes unless present (appending,
-    never duplicating, keeping everything else); returns the lines added."""
-    path = top / ".gitattributes"
-    text = path.read_text("utf-8") if path.exists() else ""
-    have = {tuple(line.split()) for line in text.splitlines()}
-    added = [f"{p} {attr}" for p in patterns if (p, attr) not in have]
-    if added:
-        if text and not text.endswith("\n"):
-            text += "\n"
-        path.write_text(text + "".join(line + "\n" for line in added), "utf-8")
-    return added
-
-
 # --- merges --------------------------------------------------------------------------------
 
 

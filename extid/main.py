@@ -47,7 +47,8 @@ COMMANDS: dict[str, str] = {
     "demo": "a guided tour in a throwaway repository",
     "merge-driver": "git merge driver: three-way merge of a state file (%%O %%A %%B %%P)",
     "resolve": "merge state files that git left conflicted",
-    "install": "configure the merge driver, .gitattributes and hooks in this clone",
+    "install": "set this clone up: merge driver, .gitattributes, state .gitignore, hooks",
+    "uninstall": "undo `extid install` (driver config, attribute lines, extid's hooks)",
     "doctor": "report what is missing from this clone's set-up",
     "post-merge": "check the state after a merge or rebase (run by the hooks)",
 }

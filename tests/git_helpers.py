@@ -1,5 +1,5 @@
 """Shared pieces of the git integration and multi-clone tests: repositories set up the way a
-user sets them up (`extid init`, `extid install --hooks`), and readers of the state files."""
+user sets them up (`extid init`, `extid install`), and readers of the state files."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def setup_repo(path: Path, *, install: bool = True, hooks: bool = True) -> Path:
     git(path, "init", "-q", "-b", "main")
     ok(extid(path, "init"))
     if install:
-        ok(extid(path, "install", *(["--hooks"] if hooks else [])))
+        ok(extid(path, "install", *([] if hooks else ["--no-hooks"])))
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "extid state")
     return path

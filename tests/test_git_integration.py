@@ -26,8 +26,8 @@ from git_helpers import (
     used_numbers,
 )
 
-from extid.commands.install import HOOK_NAMES, hook_script
 from extid.document import canonical
+from extid.setup.hooks import HOOK_MARKER, HOOK_NAMES, hook_script
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +164,7 @@ def test_both_added_the_files(tmp_path: Path) -> None:
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     git(repo, "commit", "-q", "--allow-empty", "-m", "root")
-    ok(extid(repo, "install"))
+    ok(extid(repo, "install", "--no-hooks"))
     commit(repo, "attributes")
     branch(repo, "side")
     allocate(repo, "TASK-B0B1", "linear", "TEAM")
@@ -401,9 +401,8 @@ def test_install_is_idempotent(repo: Path) -> None:
     again = ok(extid(repo, "install", "--hooks"))
     assert "kept merge.extid.driver" in again.stdout and "kept hook" in again.stdout
     assert (repo / ".gitattributes").read_text() == attrs
-    assert (
-        git(repo, "config", "merge.extid.driver").stdout.strip() == "extid merge-driver %O %A %B %P"
-    )
+    driver = git(repo, "config", "merge.extid.driver").stdout.strip()
+    assert " -m extid; command -v extid " in driver and "merge-driver %O %A %B %P" in driver
     assert git(repo, "check-attr", "merge", "--", COUNTERS).stdout.strip().endswith("extid")
 
 
@@ -441,7 +440,7 @@ def test_install_chains_onto_an_existing_hook(tmp_path: Path) -> None:
     ok(extid(repo, "install", "--hooks"))
     chained = hook.with_name("post-merge.pre-extid")
     assert chained.exists() and "foreign-ran" in chained.read_text()
-    assert hook.read_text() == hook_script("post-merge")
+    assert HOOK_MARKER in hook.read_text() and "exec extid post-merge" in hook.read_text()
     proc = subprocess.run([str(hook), "0"], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (repo / "foreign-ran").read_text() == "0\n"
@@ -476,6 +475,7 @@ def test_hook_scripts_match_what_install_writes() -> None:
 def test_hook_without_extid_on_path_says_so(repo: Path) -> None:
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
     hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(hook_script("pre-commit", str(repo / "moved-venv" / "bin" / "python")))
     proc = subprocess.run([str(hook)], cwd=repo, capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and "not on PATH" in proc.stderr
 

@@ -41,7 +41,7 @@ class Clone:
         self.n = n
         self.path = root / f"clone{n}"
         git(root, "clone", "-q", str(origin), self.path.name)
-        ok(extid(self.path, "install", "--hooks"))
+        ok(extid(self.path, "install"))
         git(self.path, "config", "pull.rebase", "true" if n % 2 else "false")
         self.mapper = ExternalIDMapper(self.path / ".claude" / "state")
         self.tasks: list[str] = []
@@ -102,7 +102,7 @@ def test_five_clones_interleaved_rounds(tmp_path: Path) -> None:
     seed = tmp_path / "seed"
     git(tmp_path, "clone", "-q", str(origin), "seed")
     ok(extid(seed, "init"))
-    ok(extid(seed, "install"))
+    ok(extid(seed, "install", "--no-hooks"))
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "extid state and attributes")
     git(seed, "push", "-q", "origin", "HEAD:main")

@@ -2,17 +2,16 @@
 missing.
 
 Exit 1 if anything is missing. The case it exists for: a `merge=extid` attribute without a
-configured driver makes git fall back to its line merge without a word. The checks only record
-findings on a `_Report`; it is printed once at the end, as text or (`--json`) as JSON in
-check-jsonschema's shape: `{"status", "successes": [...], "errors": [{"message", "fix"}]}`.
+configured driver makes git fall back to its line merge without a word. Each check returns
+`Finding`s; `report` prints them as text or (`--json`) as JSON in check-jsonschema's shape:
+`{"status", "successes": [...], "errors": [{"message", "fix"}]}`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -25,122 +24,162 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Report:
-    """The findings, in order: (what, None) where it is in place, (what, fix) where not."""
+@dataclass(frozen=True)
+class Finding:
+    """One piece of the set-up: in place (`ok`), or missing with the command that fixes it."""
 
-    def __init__(self) -> None:
-        self.findings: list[tuple[str, str | None]] = []
-
-    @property
-    def missing(self) -> int:
-        return sum(fix is not None for _, fix in self.findings)
-
-    def ok(self, what: str) -> None:
-        self.findings.append((what, None))
-
-    def bad(self, what: str, fix: str) -> None:
-        self.findings.append((what, fix))
-
-    def print_text(self) -> None:
-        for what, fix in self.findings:
-            print(f"ok       {what}" if fix is None else f"MISSING  {what}\n         fix: {fix}")
-        print("all set" if not self.missing else f"{self.missing} thing(s) to fix")
-
-    def print_json(self) -> None:
-        from ..report import print_json, status
-
-        print_json(
-            {
-                "status": status(bool(self.missing)),
-                "successes": [what for what, fix in self.findings if fix is None],
-                "errors": [{"message": what, "fix": fix} for what, fix in self.findings if fix],
-            }
-        )
+    ok: bool
+    what: str
+    fix: str = ""
 
 
 def run(state_dir: str | None, as_json: bool = False) -> int:
-    report = _Report()
-    _diagnose(report, state_dir)
+    found = findings(state_dir)
     if as_json:
-        report.print_json()
+        report_json(found)
     else:
-        report.print_text()
-    return 1 if report.missing else 0
+        report(found)
+    return 1 if any(not f.ok for f in found) else 0
 
 
-def _diagnose(report: _Report, state_dir: str | None) -> None:
+def findings(state_dir: str | None) -> list[Finding]:
+    """Every check of this clone, in the order they are printed."""
     from .. import git
     from ..adopt import doctor_findings
-    from ..store import resolve_state_dir
-    from .install import state_patterns
+    from .install import state_directory, state_paths
 
     try:
         top = git.toplevel()
     except git.GitError as e:  # git cannot open the repository: that is the finding
-        report.bad(str(e), "fix what git says, then run extid doctor again")
-        return
+        return [Finding(False, str(e), "fix what git says, then run extid doctor again")]
     if top is None:
-        report.bad("a git work tree", "run extid inside your repository's clone")
-        return
-    directory = resolve_state_dir(state_dir)
-    rels = state_patterns(top, state_dir)
-    _driver(report, top, rels)
-    _hooks(report, top)
-    _ignored(report, top, directory)
-    for what, fix in doctor_findings(top, directory):  # tracked though ignored
-        report.bad(what, fix)
-    _files(report, top, directory)
+        return [Finding(False, "a git work tree", "run extid inside your repository's clone")]
+    directory = state_directory(top, state_dir)
+    return [
+        *driver_findings(top, state_paths(top, state_dir)),
+        *hook_findings(top),
+        *ignored_findings(top, directory),
+        # tracked though ignored: a lock or .bak committed before the .gitignore was there
+        *(Finding(False, what, fix) for what, fix in doctor_findings(top, directory)),
+        *file_findings(top, directory),
+    ]
 
 
-def _driver(report: _Report, top: Path, rels: list[str]) -> None:
+def report(found: list[Finding]) -> None:
+    for finding in found:
+        if finding.ok:
+            print(f"ok       {finding.what}")
+        else:
+            print(f"MISSING  {finding.what}\n         fix: {finding.fix}")
+    missing = sum(not f.ok for f in found)
+    print("all set" if not missing else f"{missing} thing(s) to fix")
+
+
+def report_json(found: list[Finding]) -> None:
+    from ..report import print_json, status
+
+    print_json(
+        {
+            "status": status(any(not f.ok for f in found)),
+            "successes": [f.what for f in found if f.ok],
+            "errors": [{"message": f.what, "fix": f.fix} for f in found if not f.ok],
+        }
+    )
+
+
+def driver_findings(top: Path, rels: list[str]) -> list[Finding]:
     from .. import git
+    from ..setup import driver as setup
 
-    driver = git.config_get("merge.extid.driver", top)
+    value = git.config_get(setup.DRIVER_KEY, top)
     attrs = git.check_attr(top, "merge", rels)
-    if driver and "merge-driver" in driver:
-        report.ok(f"merge driver configured: {driver}")
-    elif any(v == "extid" for v in attrs.values()):
-        report.bad(
-            "merge.extid.driver: .gitattributes says merge=extid but no driver is configured, "
-            "so git silently falls back to a line merge of the state files",
-            "extid install",
+    found = []
+    if not value or "merge-driver" not in value:
+        if any(v == "extid" for v in attrs.values()):
+            what = (
+                "merge.extid.driver: .gitattributes says merge=extid but no driver is "
+                "configured, so git silently falls back to a line merge of the state files"
+            )
+        else:
+            what = "merge driver (merge.extid.driver)"
+        found.append(Finding(False, what, "extid install"))
+    elif (program := setup.runnable(value)) is None:
+        found.append(
+            Finding(
+                False,
+                "merge driver can run: neither the extid it names nor `extid` on PATH exists "
+                "(merges of the state files end as conflicts)",
+                "extid install, run by the extid you use",
+            )
+        )
+    elif setup.SCRIPT_MARK not in value:
+        found.append(
+            Finding(
+                False,
+                f"merge driver ends as a conflict when extid cannot run (now: {value!r}: "
+                "without extid on PATH, a merge keeps one side silently)",
+                "extid install",
+            )
         )
     else:
-        report.bad("merge driver (merge.extid.driver)", "extid install")
-    try:
-        program = shlex.split(driver)[0] if driver and driver.strip() else "extid"
-    except ValueError:  # unbalanced quotes: git's shell would fail on it too
-        program = driver.split()[0] if driver else "extid"
-    if shutil.which(program) is None:
-        report.bad(
-            "`extid` on PATH (git runs the driver and hooks by that name)",
-            "install extid where git can find it (pip install extid)",
-        )
+        found.append(Finding(True, f"merge driver configured, runs {program}"))
     for rel in rels:
-        if attrs.get(rel) == "extid":
-            report.ok(f"{rel}: merge=extid")
+        now = attrs.get(rel, "unspecified")
+        if now == "extid":
+            found.append(Finding(True, f"{rel}: merge=extid"))
         else:
-            now = attrs.get(rel, "unspecified")
-            report.bad(f"{rel}: merge=extid attribute (now: {now})", "extid install")
+            found.append(
+                Finding(False, f"{rel}: merge=extid attribute (now: {now})", "extid install")
+            )
+    return found
 
 
-def _hooks(report: _Report, top: Path) -> None:
+def hook_findings(top: Path) -> list[Finding]:
+    """extid's own hooks, or pre-commit's scripts where its config runs the extid hooks."""
     from .. import git
-    from .install import HOOK_MARKER, HOOK_NAMES
+    from ..setup import precommit
+    from ..setup.hooks import HOOK_NAMES, PRE_COMMIT_LEGACY, is_extid_hook, read_hook
 
     directory = git.hooks_dir(top)
+    found = []
     for name in HOOK_NAMES:
         path = directory / name
-        text = path.read_text("utf-8", "replace") if path.is_file() else ""
-        if (HOOK_MARKER in text or "extid" in text) and os.access(path, os.X_OK):
-            report.ok(f"hook {path}")
+        runs = os.access(path, os.X_OK)
+        hook_id = precommit.covering(top, name)
+        if precommit.generated_by_pre_commit(path):
+            legacy = path.with_name(name + PRE_COMMIT_LEGACY)
+            if hook_id is not None or is_extid_hook(legacy):
+                by = hook_id or f"extid's hook, as {legacy.name}"
+                found.append(Finding(runs, f"hook {path} (pre-commit runs {by})", "chmod +x"))
+            else:
+                wanted = precommit.COVERING_IDS[name][0]
+                found.append(
+                    Finding(
+                        False,
+                        f"hook {path} running extid (pre-commit's script runs no extid hook)",
+                        f"add `id: {wanted}` to {precommit.CONFIG} (see docs/hooks.md)",
+                    )
+                )
+        elif runs and "extid" in read_hook(path):  # extid's, or a hand-written one calling it
+            found.append(Finding(True, f"hook {path}"))
+        elif hook_id is not None:
+            found.append(
+                Finding(
+                    False,
+                    f"hook {path} ({precommit.CONFIG} runs {hook_id}, but pre-commit is not "
+                    "installed for it)",
+                    f"pre-commit install --hook-type {name}",
+                )
+            )
         else:
-            report.bad(f"hook {path} running extid", "extid install --hooks")
+            found.append(Finding(False, f"hook {path} running extid", "extid install"))
+    return found
 
 
-def _ignored(report: _Report, top: Path, state_dir: Path) -> None:
+def ignored_findings(top: Path, state_dir: Path) -> list[Finding]:
     from .. import git
     from ..document import MAPPING_FILE
+    from ..setup.attributes import tracked_path
     from ..store import LOCK_FILE
 
     samples = {
@@ -149,34 +188,36 @@ def _ignored(report: _Report, top: Path, state_dir: Path) -> None:
         "quarantined corrupt files": MAPPING_FILE + ".corrupt-20260101T000000Z",
         "temp files": f".{MAPPING_FILE}.tmp-0123456789abcdef",
     }
-    try:
-        rel_dir = git.rel_to(top, state_dir)
-    except git.GitError:
-        report.bad(f"state directory {state_dir} inside the repository", "set --state-dir")
-        return
+    found = []
     for what, name in samples.items():
-        rel = f"{rel_dir}/{name}" if rel_dir not in ("", ".") else name
+        rel = tracked_path(top, state_dir / name)
         if git.is_ignored(top, rel):
-            report.ok(f"{what} ignored by git")
+            found.append(Finding(True, f"{what} ignored by git"))
         else:
-            report.bad(f"{what} ignored by git ({rel})", "extid init (writes the state .gitignore)")
+            fix = "extid install (writes the state .gitignore)"
+            found.append(Finding(False, f"{what} ignored by git ({rel})", fix))
+    return found
 
 
-def _files(report: _Report, top: Path, state_dir: Path) -> None:
+def file_findings(top: Path, state_dir: Path) -> list[Finding]:
     from .. import git
     from ..document import COUNTERS_FILE, MAPPING_FILE
+    from ..setup.attributes import tracked_path
     from ..validate import check_paths
 
     paths = [str(state_dir / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
     existing = [p for p in paths if os.path.lexists(p)]
     unmerged = set(git.unmerged_paths(top))
-    for path in existing:
-        if git.rel_to(top, path) in unmerged:
-            report.bad(f"{path}: unresolved merge conflict", "extid resolve")
+    found = [
+        Finding(False, f"{path}: unresolved merge conflict", "extid resolve")
+        for path in existing
+        if tracked_path(top, Path(path)) in unmerged
+    ]
     problems = check_paths(existing)
-    for problem in problems:
-        report.bad(str(problem), "extid check / extid repair")
+    found += [Finding(False, str(problem), "extid check / extid repair") for problem in problems]
     if existing and not problems:
-        report.ok(f"state files valid ({', '.join(os.path.basename(p) for p in existing)})")
+        names = ", ".join(os.path.basename(p) for p in existing)
+        found.append(Finding(True, f"state files valid ({names})"))
     elif not existing:
-        report.ok(f"no state files yet in {state_dir} (extid init creates them)")
+        found.append(Finding(True, f"no state files yet in {state_dir} (extid init creates them)"))
+    return found

@@ -1,64 +1,25 @@
-"""`extid install [--hooks] [--global]`: set this clone up for the merge driver.
+"""`extid install [--no-hooks] [--global]`: set this clone up in one go, as `git lfs install` does.
 
-Idempotent: sets `merge.extid.name` and `merge.extid.driver` (local config, or global with
-`--global`), adds `merge=extid` lines for both state files to the top-level `.gitattributes`
-(creating or appending, never duplicating) and, with `--hooks`, installs the post-merge,
-post-rewrite and pre-commit hooks into the hooks directory git really uses (core.hooksPath
-honoured). An existing hook that is not extid's is kept as `<hook>.pre-extid` and run first.
+Idempotent: the merge driver config (a command that runs this extid, see setup/driver.py), the
+`merge=extid` lines of `.gitattributes`, the state directory's `.gitignore`, the state
+directory itself when `--state-dir` names one (remembered as `extid.stateDir`), and the git
+hooks, unless `.pre-commit-config.yaml` runs extid's hooks: then they are left to pre-commit.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import stat
+import sys
 from pathlib import Path
 
 from ..errors import ExtidError
 
-#: First-line marker that tells extid's hooks from anyone else's.
-HOOK_MARKER = "# extid-hook:"
-CHAINED_SUFFIX = ".pre-extid"
-
-_HOOK_TEMPLATE = """#!/bin/sh
-{marker} {name} - installed by `extid install --hooks`; {purpose}
-# A hook that was here before is kept as {name}{suffix} and runs first.
-hook_dir=$(dirname "$0")
-if [ -x "$hook_dir/{name}{suffix}" ]; then
-    "$hook_dir/{name}{suffix}" "$@" || exit $?
-fi
-if ! command -v extid >/dev/null 2>&1; then
-    echo "extid {name} hook: 'extid' is not on PATH (install it: pip install extid)," \\
-        "or remove $0" >&2
-    exit 1
-fi
-exec extid {command}
-"""
-
-_HOOKS: dict[str, tuple[str, str]] = {
-    "post-merge": ("post-merge", "checks the state files after a merge or pull"),
-    # git passes amend|rebase as $1 and the replaced commits on stdin, which exec hands on.
-    "post-rewrite": (
-        'post-merge --rewritten "$1"',
-        "checks the state files after a rebase or amend",
-    ),
-    "pre-commit": ("check --staged", "refuses to commit invalid state files"),
-}
-
-
-def hook_script(name: str) -> str:
-    """The text of one of extid's hooks (the same as the repository's hooks/<name>)."""
-    command, purpose = _HOOKS[name]
-    return _HOOK_TEMPLATE.format(
-        marker=HOOK_MARKER, name=name, purpose=purpose, suffix=CHAINED_SUFFIX, command=command
-    )
-
-
-HOOK_NAMES = tuple(_HOOKS)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hooks", action="store_true", help="also install the git hooks")
+    parser.add_argument("--no-hooks", action="store_true", help="leave the git hooks alone")
+    # Hooks are installed by default now; `--hooks` is still accepted so that scripts and docs
+    # written for 0.1 keep working.
+    parser.add_argument("--hooks", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--global",
         dest="global_",
@@ -67,32 +28,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def state_patterns(top: Path, state_dir: str | None) -> list[str]:
-    """`.gitattributes` patterns of both state files, relative to the work tree root."""
-    from .. import git
-    from ..document import COUNTERS_FILE, MAPPING_FILE
-    from ..store import resolve_state_dir
-
-    if state_dir or os.environ.get("EXTID_STATE_DIR"):
-        chosen = resolve_state_dir(state_dir)
-    else:  # the default directory of `top` itself, whatever the current directory is
-        chosen = top / ".claude" / "state"
-    directory = git.rel_to(top, chosen)
-    prefix = "" if directory in ("", ".") else directory + "/"
-    return [prefix + MAPPING_FILE, prefix + COUNTERS_FILE]
-
-
-def run(state_dir: str | None, hooks: bool = False, global_: bool = False) -> int:
+def run(
+    state_dir: str | None, no_hooks: bool = False, hooks: bool = False, global_: bool = False
+) -> int:
     from .. import git
 
+    del hooks  # the default now
     top = git.toplevel()
     if top is None and not global_:
         raise ExtidError("not inside a git work tree (use --global to configure only the driver)")
     scope = "global" if global_ else "local"
-    for line in install(top, state_dir, scope=scope, hooks=hooks):
+    for line in install(top, state_dir, scope=scope, hooks=not no_hooks):
         print(line)
-    print("extid merge driver installed" + ("" if top is None else f" for {top}"))
+    print("extid installed" + ("" if top is None else f" for {top}"))
     return 0
+
+
+def state_directory(top: Path, state_dir: str | None) -> Path:
+    """The state directory `install` and `doctor` set up: as every command finds it, but for
+    the top level `top` whatever the current directory."""
+    import os
+
+    from ..store import resolve_state_dir
+    from ..store.locate import configured_state_dir
+
+    if state_dir or os.environ.get("EXTID_STATE_DIR") or configured_state_dir(top):
+        return resolve_state_dir(state_dir)
+    return top / ".claude" / "state"
+
+
+def state_paths(top: Path, state_dir: str | None) -> list[str]:
+    """Both state files' tracked paths, relative to the top level."""
+    from ..setup import attributes
+
+    return attributes.state_paths(top, state_directory(top, state_dir))
 
 
 def install(
@@ -100,66 +69,76 @@ def install(
     state_dir: str | None = None,
     *,
     scope: str = "local",
-    hooks: bool = False,
-    driver_command: str | None = None,
+    hooks: bool = True,
+    python: str | None = None,
 ) -> list[str]:
-    """Everything `extid install` does, as a function (the demo calls it on a throwaway repo):
-    driver config in `scope`, `.gitattributes` lines in `top`, hooks if asked. Idempotent;
-    returns what it did. `driver_command` overrides `extid merge-driver %O %A %B %P`, e.g.
-    with `sys.executable -m extid ...` where `extid` may not be on PATH."""
-    from .. import git
+    """Everything `extid install` does, as a function: the driver config in `scope`, and for
+    a work tree `top` the rest (`hooks=False`: no git hooks). Idempotent; returns what it did.
+    `python` is the interpreter the driver and hooks run (default: the one running this,
+    falling back to `extid` on PATH)."""
+    from ..setup import attributes, driver
 
-    done = []
-    for key, value in (
-        ("merge.extid.name", git.MERGE_DRIVER_NAME),
-        ("merge.extid.driver", driver_command or git.MERGE_DRIVER_COMMAND),
-    ):
-        changed = git.config_set(key, value, top, scope)
-        done.append(f"{'set' if changed else 'kept'} {key} ({scope})")
-    if top is not None:
-        for line in git.ensure_attributes(top, state_patterns(top, state_dir)):
-            done.append(f"added to .gitattributes: {line}")
-        if hooks:
-            directory = git.hooks_dir(top)
-            done += [install_hook(directory, name) for name in HOOK_NAMES]
-        from ..adopt import adopt  # strays untracked, existing state files made canonical
-
-        done += adopt(top, (top / state_patterns(top, state_dir)[0]).parent)
+    python = python or driver.recorded_python()
+    done = driver.configure(top, scope, python)
+    if top is None:
+        return done
+    directory = state_directory(top, state_dir)
+    done += _remember(top, directory, state_dir)
+    done += attributes.ensure(top, attributes.state_paths(top, directory))
+    done += _prepare_state(top, directory)
+    if hooks:
+        done += _install_hooks(top, python)
     return done
 
 
-def install_hook(directory: Path, name: str) -> str:
-    """Write extid's hook `name` into `directory`, chaining onto a foreign hook."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    content = hook_script(name)
-    if path.exists() or path.is_symlink():
-        existing = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
-        if HOOK_MARKER in existing:
-            if existing == content:
-                return f"kept hook {path}"
-            _write_executable(path, content)
-            return f"updated hook {path}"
-        chained = directory / (name + CHAINED_SUFFIX)
-        if chained.exists() or chained.is_symlink():
-            raise ExtidError(
-                f"{path}: not extid's hook, and {chained.name} already exists; merge them by hand"
+def _remember(top: Path, directory: Path, state_dir: str | None) -> list[str]:
+    """Store a state directory named on the command line (or by EXTID_STATE_DIR) in the
+    clone's config, so every later command and hook finds it without being told."""
+    import os
+
+    from .. import git
+    from ..store.locate import STATE_DIR_KEY
+
+    if not (state_dir or os.environ.get("EXTID_STATE_DIR")):
+        return []
+    rel = git.rel_to(top, directory)
+    changed = git.config_set(STATE_DIR_KEY, rel, top, "local")
+    return [f"{'set' if changed else 'kept'} {STATE_DIR_KEY} = {rel} (local)"]
+
+
+def _prepare_state(top: Path, directory: Path) -> list[str]:
+    """The state directory's side of the set-up: its `.gitignore` (created with the directory
+    when missing), then what `adopt` does to what it finds there (strays untracked, the files
+    in canonical form, another tool's counters taken as used)."""
+    from ..adopt import adopt
+    from ..store.maintenance import ensure_gitignore
+
+    return [f"created {path}" for path in ensure_gitignore(directory)] + adopt(top, directory)
+
+
+def _install_hooks(top: Path, python: str | None) -> list[str]:
+    """extid's hooks where git runs them, except those pre-commit does: each git hook whose
+    work `.pre-commit-config.yaml` already does, or whose script pre-commit generated."""
+    from .. import git
+    from ..setup import precommit
+    from ..setup.hooks import HOOK_NAMES, install_hook, unchain_pre_commit
+
+    directory = git.hooks_dir(top)
+    done = []
+    for name in HOOK_NAMES:
+        done += unchain_pre_commit(directory, name)
+        hook_id = precommit.covering(top, name)
+        if hook_id is not None:
+            done.append(f"hook {name}: left to pre-commit ({precommit.CONFIG} runs {hook_id})")
+            if not precommit.generated_by_pre_commit(directory / name):
+                done.append(f"  run `pre-commit install --hook-type {name}` to install it")
+            continue
+        done.append(install_hook(directory, name, python))
+        if precommit.generated_by_pre_commit(directory / name):
+            wanted = precommit.COVERING_IDS[name][0]
+            print(
+                f"extid install: {directory / name} is pre-commit's; add `id: {wanted}` to "
+                f"{precommit.CONFIG} (docs/hooks.md) so that it runs extid",
+                file=sys.stderr,
             )
-        os.rename(path, chained)
-        _make_executable(chained)
-        _write_executable(path, content)
-        return f"installed hook {path} (the previous one runs first, as {chained.name})"
-    _write_executable(path, content)
-    return f"installed hook {path}"
-
-
-def _write_executable(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.extid-tmp")
-    tmp.write_text(content, "utf-8")
-    _make_executable(tmp)
-    os.replace(tmp, path)
-
-
-def _make_executable(path: Path) -> None:
-    mode = path.stat().st_mode
-    path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return done

@@ -1,5 +1,5 @@
-"""Where the state directory is: `--state-dir`, `$EXTID_STATE_DIR` or the git toplevel's
-`.claude/state`, kept inside the repository it describes.
+"""Where the state directory is: `--state-dir`, `$EXTID_STATE_DIR`, the clone's `extid.stateDir`
+or the git toplevel's `.claude/state`, kept inside the repository it describes.
 
 The toplevel is git's own answer (`git rev-parse`, in `extid.git`), never a walk up for `.git`:
 git alone knows `GIT_DIR`/`GIT_WORK_TREE`, `core.worktree`, linked worktrees, submodules and
@@ -13,12 +13,16 @@ from pathlib import Path
 
 from ..errors import UnsafePathError
 
+#: The clone's git config key that remembers `extid install --state-dir` (relative to the top).
+STATE_DIR_KEY = "extid.stateDir"
+
 
 def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`--state-dir`, else `$EXTID_STATE_DIR`, else `<git toplevel>/.claude/state`, else
-    (outside any repository) `./.claude/state`; an absolute path. Inside a git repository an
-    explicit setting must stay inside it (a typo must not scatter state files over the disk);
-    a repository without a work tree (bare) is refused with `git.NoWorkTreeError`."""
+    """`--state-dir`, else `$EXTID_STATE_DIR`, else the clone's `extid.stateDir` (relative to
+    the top level), else `<git toplevel>/.claude/state`, else `./.claude/state`; an absolute
+    path. Inside a git repository a setting must stay inside it (a typo must not scatter state
+    files over the disk); a repository without a work tree (bare) is refused with
+    `git.NoWorkTreeError`."""
     from .. import git  # git's own view: see git.toplevel
 
     cwd = Path(os.path.abspath(os.curdir))
@@ -30,8 +34,47 @@ def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         return _checked_setting(env, "EXTID_STATE_DIR", cwd, top)
     if top is None:
         return cwd / ".claude" / "state"
+    configured = configured_state_dir(top)
+    if configured:
+        return _checked_setting(str(top / configured), STATE_DIR_KEY, cwd, top)
     # A branch can commit `.claude` or `.claude/state` as a symlink to anywhere.
     return _checked_setting(str(top / ".claude" / "state"), "the state directory", cwd, top)
+
+
+def configured_state_dir(top: Path) -> str | None:
+    """`extid.stateDir` from the clone's own config (`git config --local`), or None.
+
+    Every command and hook asks, so the usual answer (not set) must be cheap: the config file
+    is read directly (~20 us) and git is asked only when the key's name appears in it (a
+    subprocess is ~2 ms); a config that includes other files is always asked about."""
+    try:
+        with open(_local_config(top), "rb") as f:
+            text = f.read().lower()
+    except OSError:  # no readable config: nothing configured (git would say the same)
+        return None
+    if b"statedir" not in text and b"[include" not in text:
+        return None
+    from ..git import config_get
+
+    return config_get(STATE_DIR_KEY, top, "local") or None
+
+
+def _local_config(top: Path) -> str:
+    """The path of the clone's config file: `$GIT_COMMON_DIR` / `$GIT_DIR`, else the `.git`
+    directory, else the common directory of the linked work tree `.git` names."""
+    git_dir = os.environ.get("GIT_COMMON_DIR") or os.environ.get("GIT_DIR")
+    if not git_dir:
+        git_dir = os.path.join(top, ".git")
+        if os.path.isfile(git_dir):  # a linked work tree or submodule: "gitdir: <path>"
+            with open(git_dir, encoding="utf-8", errors="surrogateescape") as f:
+                line = f.readline().strip()
+            git_dir = os.path.join(top, line.removeprefix("gitdir:").strip())
+            try:
+                with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+                    git_dir = os.path.join(git_dir, f.read().strip())
+            except OSError:  # a submodule's git directory is its own common directory
+                pass
+    return os.path.join(os.path.abspath(git_dir), "config")
 
 
 def absolute(value: str | os.PathLike[str]) -> Path:

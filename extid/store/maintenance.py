@@ -159,3 +159,12 @@ def _ensure_gitignore(path: Path) -> bool:
         text += ("" if text.endswith("\n") or not text else "\n") + "\n".join(missing) + "\n"
         atomic_write(path, text.encode())
     return False
+
+
+def ensure_gitignore(state_dir: Path) -> list[Path]:
+    """The state directory (created if missing) with its `.gitignore`, for `extid install`;
+    returns what was created."""
+    created = [] if state_dir.is_dir() else [state_dir]
+    state_dir.mkdir(parents=True, exist_ok=True)
+    gitignore = state_dir / ".gitignore"
+    return created + ([gitignore] if _ensure_gitignore(gitignore) else [])
