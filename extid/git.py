@@ -383,12 +383,12 @@ def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
 
 
 def published_blobs(top: Path, rel_path: str) -> list[bytes]:
-    """`rel_path` on every remote-tracking branch and on the head `git merge` is merging (the
-    side being pulled): what is published already, one `git cat-file --batch` call."""
+    """`rel_path` on every remote-tracking branch: what is published already, one `git cat-file
+    --batch` call. `git pull` updates the remote-tracking branch before it merges, so the side
+    being pulled is among them. The head a local `git merge` names is not: taking it as
+    published would let the direction of a merge decide the keeper, and a rebase of the same
+    branches (which names no head) keep the other task."""
     refs = run_git(["for-each-ref", "--format=%(objectname)", "refs/remotes"], top, check=False)
     revs = _out(refs).split()
-    merging = merging_head()
-    if merging is not None:
-        revs.append(merging[0])
     blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
     return [data for data in blobs.values() if data is not None]

@@ -54,7 +54,7 @@ def published(
 
 
 def published_mappings(path: str | None) -> Callable[[], list[bytes]]:
-    """The mapping file at `path` as published: remote-tracking branches, the pulled head."""
+    """The mapping file at `path` as published: on the remote-tracking branches."""
 
     def blobs() -> list[bytes]:
         from .git import published_blobs, rel_to, toplevel

@@ -3,8 +3,8 @@
 Collisions are searched among the entries the merge touched only: an entry equal on both sides
 cannot collide with a merged entry unless one side already held the collision itself, which
 `extid check` reports on that side's own commit. A holder whose ID is already published (on a
-remote-tracking branch, or on the side being pulled: that number may be in the tracker) keeps
-it; among the rest the task created later (tie-break: folded internal ID) loses. By default the
+remote-tracking branch, which `git pull` updates before it merges: that number may be in the
+tracker) keeps it; among the rest the task created later (tie-break: folded internal ID) loses. By default the
 collision is a conflict, or the loser is renumbered deterministically to a fresh number above
 every counter and every used number.
 """
