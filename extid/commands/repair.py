@@ -1,8 +1,13 @@
-"""`extid repair [--fresh]`: recover corrupt state files and reconcile the counters.
+"""`extid repair [--dry-run] [--accept-loss] [--keep TASK]`: put broken state files right.
 
-A corrupt file is set aside as `<file>.corrupt-<UTC time>` and restored from `<file>.bak`, else
-from git `HEAD`. With `--fresh`, a file with neither starts empty (counters are still raised
-above every number the corrupt file mentions). Counters at or below a used number are raised.
+A file whose bytes are not JSON is set aside as `<file>.corrupt-<UTC time>` and rebuilt from
+`<file>.bak`, the entries git `HEAD` holds that `.bak` lacks, and every entry still readable in
+the broken bytes; counters are raised above every number any of them mentions. Where that would
+still lose something (an external ID the broken bytes name, a number the counters say was
+issued), repair refuses unless `--accept-loss` is given, and then says what was lost. An
+external ID held by two tasks (a committed collision) is settled: the task created earlier
+keeps it (or the one named by `--keep`), the other gets a fresh number. `--dry-run` says what
+would be done and writes nothing.
 """
 
 from __future__ import annotations
@@ -12,14 +17,33 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--fresh", action="store_true", help="start a file empty if it cannot be restored"
+        "--dry-run", action="store_true", help="say what would be restored and lost; write nothing"
+    )
+    parser.add_argument(
+        "--accept-loss",
+        "--fresh",  # its earlier name: start a file with no source empty
+        action="store_true",
+        help="restore even where something would be lost (it is listed)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="TASK",
+        help="in a collision, TASK keeps the external ID (the other task is renumbered)",
     )
 
 
-def run(state_dir: str | None, fresh: bool = False) -> int:
+def run(
+    state_dir: str | None,
+    dry_run: bool = False,
+    accept_loss: bool = False,
+    keep: list[str] | None = None,
+) -> int:
     from ..store import Store, resolve_state_dir
 
-    actions = Store(resolve_state_dir(state_dir)).repair(fresh=fresh)
+    store = Store(resolve_state_dir(state_dir))
+    actions = store.repair(accept_loss=accept_loss, dry_run=dry_run, keep=keep or ())
     for action in actions:
         print(action)
     if not actions:
