@@ -214,10 +214,9 @@ def _last_issued(sources: _Sources, issued: dict[model.CounterKey, int]) -> Call
     history that the restored mapping (`.bak` plus `HEAD`) already reflects."""
     older = [sources.doc(tag) for tag in ("bak", "head")]
     floors = [doc["counters"] for doc in older if doc is not None]
-    has_bak = older[0] is not None
 
     def lowest(tool: str, key: str | None) -> int:
-        if not has_bak:  # extid never rewrote this counters file: it allocated nothing since
+        if not floors:  # neither committed nor ever rewritten by extid: nothing issued since
             return issued[(tool, key)]
         return max(model.get_counter(c, tool, key) for c in floors)
 
