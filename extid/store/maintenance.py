@@ -83,7 +83,9 @@ def _repair_plan(store: Store, keep: Sequence[str]) -> list[str]:
             actions.append("`extid repair --accept-loss` restores anyway, losing what is listed")
     counters = copy.deepcopy(loaded[COUNTERS][0]["counters"])
     state = reconciled(*loaded[MAPPING], *loaded[COUNTERS])
-    actions += [f"would {line}" for line in settle(state, keep)]
+    actions += [
+        f"would {line.replace('renumbered', 'renumber', 1)}" for line in settle(state, keep)
+    ]
     if not broken and counters != state.counter_values:
         actions.append(f"would raise counters in {store.counters_path} above the used numbers")
     return actions
@@ -95,11 +97,11 @@ def settle(state: State, keep: Sequence[str]) -> list[str]:
     from ..ids import fold
     from ..merge import renumber_committed
 
-    wanted = {fold(k) for k in keep}
-    unknown = wanted - {fold(k) for k in state.mappings}
-    if unknown:
-        raise BadArgumentError(f"--keep {sorted(unknown)[0]}: no such task in the registry")
-    return renumber_committed(state.mappings, state.counter_values, keep=wanted)
+    known = {fold(k) for k in state.mappings}
+    for task in keep:
+        if fold(task) not in known:
+            raise BadArgumentError(f"--keep {task}: no such task in the registry")
+    return renumber_committed(state.mappings, state.counter_values, keep={fold(k) for k in keep})
 
 
 def migrate(store: Store, dry_run: bool = False) -> list[tuple[Path, str, str]]:
