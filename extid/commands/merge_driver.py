@@ -267,10 +267,16 @@ def report(name: str, result: MergeResult | BytesMerge) -> None:
 def _fall_back(out: str, base: bytes, ours: bytes, theirs: bytes, name: str, why: str) -> int:
     from ..git import line_merge  # deferred: the unhappy path only
 
-    Path(out).write_bytes(line_merge(ours, base, theirs))
+    merged, whole = line_merge(ours, base, theirs)
+    Path(out).write_bytes(merged)
+    holds = (
+        "both sides whole between conflict markers (ours first)"
+        if whole
+        else "git's line merge with conflict markers"
+    )
     print(
-        f"extid: {name}: cannot merge by content ({why}); left git's line merge with "
-        "conflict markers - fix the file, then `extid check` and `git add`",
+        f"extid: {name}: cannot merge by content ({why}); the file now holds {holds} - keep "
+        "what belongs, then `extid check` and `git add`",
         file=sys.stderr,
     )
     return 1
