@@ -105,7 +105,7 @@ class _Resolver:
 
     def resolve(self, rel: str) -> int:
         from .. import git
-        from .merge_driver import merge_sides, report
+        from .merge_driver import Sides, merge_sides, report
 
         stages = git.read_stages(self.top, rel)
         if stages.ours is None or stages.theirs is None:
@@ -131,10 +131,11 @@ class _Resolver:
             result = self._recount(stages, rel, version)
         if result.kind == "mapping" and result.clean:
             self.merged_mappings[directory] = result.doc["mappings"]
-        _write(self.top / rel, result.render(version))
-        report(rel, result)
+        sides = Sides.now(str(self.top)) if result.conflicts else Sides()
+        data = result.render(version, sides.labels)
+        _write(self.top / rel, data)
+        report(rel, result, data, sides)
         if not result.clean:
-            print(f"extid: {rel}: fix the marked places, then `git add {rel}`", file=sys.stderr)
             return 1
         git.add(self.top, [rel])
         print(f"resolved {rel}")

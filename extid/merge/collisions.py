@@ -157,6 +157,7 @@ def _collision_conflict(
             f"{tool} {value} is held by both {winner} ({where[winner]}) and "
             f"{loser} ({where[loser]}); keep one (`extid resolve --ours/--theirs/--renumber`)",
             collision=True,
+            other=winner,
         )
     )
 

@@ -301,9 +301,10 @@ def refuse_unmerged(path: str, error: ExtidError) -> None:
     except ExtidError:
         return
     if unmerged:
+        then = "`git rebase --continue`" if git.rebasing(top) else "commit"
         raise ExtidError(
             f"{path}: unresolved merge conflict; run `extid resolve` (or `extid resolve --ours`"
-            " / `--theirs` / `--renumber`) and commit before using the registry"
+            f" / `--theirs` / `--renumber`) and {then} before using the registry"
         )
 
 
