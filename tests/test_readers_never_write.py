@@ -36,6 +36,7 @@ READERS = [
     ("check",),
     ("doctor",),
     ("migrate", "--dry-run"),
+    ("repair", "--dry-run"),
     ("new-id",),
 ]
 

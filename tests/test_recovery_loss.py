@@ -68,7 +68,7 @@ def test_a_cut_off_allocation_is_refused_shown_then_accepted(
         assert "`extid repair --accept-loss`" in result.stderr
     assert snapshot(state_dir) == before and names(state_dir) == listing
     dry = in_process("--state-dir", s, "repair", "--dry-run")
-    assert dry.returncode == 0
+    assert dry.returncode == 1
     assert f"would restore {m} from {m}.bak" in dry.stdout
     assert "would lose the task of github 5" in dry.stdout
     assert snapshot(state_dir) == before and names(state_dir) == listing
@@ -77,16 +77,21 @@ def test_a_cut_off_allocation_is_refused_shown_then_accepted(
     assert in_process("--state-dir", s, "allocate", "TASK-0006", "github").stdout == "6\n"
 
 
-def test_what_a_fast_forward_brought_is_kept_though_bak_predates_it(
-    repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """git writes no `.bak`: after a fast-forward, `.bak` lacks what it brought, HEAD has it."""
+def commit_two(repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In `repo`: TASK-000a and TASK-000b on PROJ-1 and PROJ-2, committed."""
     monkeypatch.chdir(repo)
     in_process("init")
     for task in ("TASK-000a", "TASK-000b"):
         in_process("allocate", task, "jira", "--project", "PROJ")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "a, b")
+
+
+def test_what_a_fast_forward_brought_is_kept_though_bak_predates_it(
+    repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git writes no `.bak`: after a fast-forward, `.bak` lacks what it brought, HEAD has it."""
+    commit_two(repo, in_process, monkeypatch)
     git(repo, "checkout", "-q", "-b", "feature")
     for task in ("TASK-000c", "TASK-000d"):
         in_process("allocate", task, "jira", "--project", "PROJ")
@@ -107,12 +112,7 @@ def test_without_bak_an_older_head_is_not_restored_silently(
     repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`git clean -X` took the backups; HEAD lacks the allocation made after the commit."""
-    monkeypatch.chdir(repo)
-    in_process("init")
-    for task in ("TASK-000a", "TASK-000b"):
-        in_process("allocate", task, "jira", "--project", "PROJ")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "a, b")
+    commit_two(repo, in_process, monkeypatch)
     in_process("allocate", "TASK-000c", "jira", "--project", "PROJ")
     state = repo / ".claude" / "state"
     for bak in state.glob("*.bak"):

@@ -44,7 +44,7 @@ def test_every_reader_of_the_collision_names_repair(collided: Path, in_process: 
 def test_repair_renumbers_the_task_created_later(collided: Path, in_process: InProcess) -> None:
     before = snapshot(collided)
     dry = in_process("repair", "--dry-run")
-    assert dry.returncode == 0
+    assert dry.returncode == 1
     assert "would renumber TASK-000b jira PROJ-1 -> PROJ-3 (TASK-000a keeps it)" in dry.stdout
     assert snapshot(collided) == before
     done = in_process("repair")

@@ -7,7 +7,7 @@ still lose something (an external ID the broken bytes name, a number the counter
 issued), repair refuses unless `--accept-loss` is given, and then says what was lost. An
 external ID held by two tasks (a committed collision) is settled: the task created earlier
 keeps it (or the one named by `--keep`), the other gets a fresh number. `--dry-run` says what
-would be done and writes nothing.
+would be done and writes nothing (exit 1 when there is something to do).
 """
 
 from __future__ import annotations
@@ -48,4 +48,4 @@ def run(
         print(action)
     if not actions:
         print("state files are sound; nothing to repair")
-    return 0
+    return 1 if dry_run and actions else 0  # as `format --check`: 1 = there is work to do
