@@ -37,6 +37,10 @@ def test_every_reader_of_the_collision_names_repair(collided: Path, in_process: 
         assert result.returncode == 1, args
         assert "jira PROJ-1 is also held by" in result.stdout + result.stderr, args
         assert "`extid repair`" in result.stdout + result.stderr, args
+    listed = in_process("list")
+    assert listed.returncode == 0 and "TASK-000b  jira=PROJ-1" in listed.stdout
+    assert "jira PROJ-1 is held by TASK-000a and TASK-000b" in listed.stderr
+    assert "`extid repair`" in listed.stderr
     refused = in_process("allocate", "TASK-000c", "jira", "--project", "PROJ")
     assert refused.returncode == 1 and "`extid repair`" in refused.stderr
 
