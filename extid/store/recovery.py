@@ -24,7 +24,7 @@ from typing import Any
 from .. import migrations, model
 from ..document import COUNTERS, MAPPING, Kind
 from ..errors import ExtidError, ParseError
-from ..ids import MAX_COUNTER, TOOLS, format_external
+from ..ids import MAX_COUNTER, TOOLS, fold, format_external
 from . import codec, salvage
 from .durable import atomic_write, quarantine, read_bytes
 
@@ -171,16 +171,21 @@ def _rebuild_mapping(
     mappings = dict(doc["mappings"])
     read = salvage.entries(corrupt)
     held = {(t, e[t]) for e in (*mappings.values(), *read.values()) for t in TOOLS if t in e}
+    spelled = {fold(k): k for k in mappings}  # a task is one task whatever the case of its ID
+    known = {*spelled, *map(fold, read)}
     for name, (older, _) in docs[1:]:
         added = 0
         for key, entry in older["mappings"].items():
-            fresh = key not in mappings and key not in read
-            if fresh and not any((t, entry[t]) in held for t in TOOLS if t in entry):
+            if fold(key) not in known and not any(
+                (t, entry[t]) in held for t in TOOLS if t in entry
+            ):
                 mappings[key] = entry
                 added += 1
         if added:
             names.append(f"{added} more entries of {name}")
-    mappings.update(read)
+    for key, entry in read.items():  # the newest of all, in the spelling it has there
+        mappings.pop(spelled.get(fold(key), key), None)
+        mappings[key] = entry
     if read:
         names.append(f"{len(read)} entries still readable in the broken file")
     lost = [] if names else ["every entry (no .bak, no committed version, nothing readable)"]
