@@ -87,23 +87,6 @@ def toplevel(cwd: str | Path | None = None) -> Path | None:
     return Path(_out(proc)) if proc.returncode == 0 and proc.stdout.strip() else None
 
 
-def rebasing(cwd: str | Path | None = None) -> bool:
-    """Whether a rebase is in progress (git's state directories in the git dir). There git's
-    "ours" is the upstream being rebased onto and "theirs" the user's own commit, and the way
-    on is `git rebase --continue`, not a commit. `git am` (rebase-apply/applying) is not one."""
-    try:
-        proc = run_git(["rev-parse", "--absolute-git-dir"], cwd, check=False)
-    except GitError:
-        return False
-    if proc.returncode != 0:
-        return False
-    git_dir = Path(_out(proc))
-    apply = git_dir / "rebase-apply"
-    return (git_dir / "rebase-merge").is_dir() or (
-        apply.is_dir() and not (apply / "applying").exists()
-    )
-
-
 def require_toplevel(cwd: str | Path | None = None) -> Path:
     top = toplevel(cwd)
     if top is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git
+from conftest import git, run_extid
 from git_helpers import MAPPING, allocate, commit, setup_repo
 from merge_helpers import pick
 
@@ -58,3 +58,5 @@ def test_during_a_rebase_the_sides_are_upstream_and_your_commit(tmp_path: Path) 
     assert "`git rebase --continue`" in proc.stderr and "`git commit`" not in proc.stderr
     upstream = pick(text, "ours")["mappings"]
     assert upstream["TASK-cafe"]["jira"] == "PROJ-2"  # main's task, the upstream
+    refused = run_extid("allocate", "TASK-0009", "github", cwd=repo)
+    assert refused.returncode == 1 and "`git rebase --continue`" in refused.stderr

@@ -271,10 +271,11 @@ class Sides:
         )
 
     @classmethod
-    def now(cls, cwd: str | None = None) -> Sides:
-        from ..git import rebasing  # deferred: only a conflict needs to know
+    def now(cls, top: str | None = None) -> Sides:
+        """The sides of the operation running in the work tree at `top` (default: here)."""
+        from ..gitstate import rebasing  # deferred: only a conflict needs to know
 
-        return cls(rebasing(cwd))
+        return cls(rebasing(top))
 
     def name(self, message: str) -> str:
         """`message` with the sides named by what they are."""

@@ -299,6 +299,7 @@ def refuse_unmerged(path: str, error: ExtidError) -> None:
     if "conflict marker" not in str(error):
         return
     from .. import git
+    from ..gitstate import rebasing
 
     try:
         top = git.toplevel(os.path.dirname(path))
@@ -306,7 +307,7 @@ def refuse_unmerged(path: str, error: ExtidError) -> None:
     except ExtidError:
         return
     if unmerged:
-        then = "`git rebase --continue`" if git.rebasing(top) else "commit"
+        then = "`git rebase --continue`" if rebasing(top) else "commit"
         raise ExtidError(
             f"{path}: unresolved merge conflict; run `extid resolve` (or `extid resolve --ours`"
             f" / `--theirs` / `--renumber`) and {then} before using the registry"
