@@ -337,9 +337,11 @@ def hooks_dir(top: Path) -> Path:
 # --- merges --------------------------------------------------------------------------------
 
 
-def line_merge(ours: bytes, base: bytes, theirs: bytes) -> bytes:
+def line_merge(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, bool]:
     """git's own line merge with standard markers (labels ours/base/theirs): the fallback for a
-    side extid cannot parse. Never one side alone: if git cannot run, both sides are marked."""
+    side extid cannot parse; and whether it holds both sides whole instead. Never one side
+    alone, never an unmarked mix: where git's merge is clean (our side equal to the base gives
+    their bytes alone) or git cannot run, both sides are marked whole."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="extid-merge-") as tmp:
@@ -356,11 +358,12 @@ def line_merge(ours: bytes, base: bytes, theirs: bytes) -> bytes:
             )
         except OSError:
             proc = None
-    if proc is not None and proc.returncode >= 0 and proc.stdout:
-        return proc.stdout
+    if proc is not None and proc.returncode > 0 and proc.stdout:  # > 0: conflicts marked
+        return proc.stdout, False
     nl = b"" if not ours or ours.endswith(b"\n") else b"\n"
     nt = b"" if not theirs or theirs.endswith(b"\n") else b"\n"
-    return b"<<<<<<< ours\n" + ours + nl + b"=======\n" + theirs + nt + b">>>>>>> theirs\n"
+    whole = b"<<<<<<< ours\n" + ours + nl + b"=======\n" + theirs + nt + b">>>>>>> theirs\n"
+    return whole, True
 
 
 def operation_blobs(top: Path, rel_path: str) -> list[bytes]:

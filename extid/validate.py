@@ -187,6 +187,10 @@ def _check_mapping(
                         high[key] = number
 
 
+#: The fix of a committed collision, appended to every message that reports one.
+SETTLE = "; settle it with `extid repair` (the task created later is renumbered) or `--keep TASK`"
+
+
 def clash_problem(name: str, internal: str, tool: str | None, value: str, other: str) -> Problem:
     """The problem of entry `internal` sharing an identity with entry `other`: the same
     internal ID up to case (`tool` None) or `value` in `tool` (the fields of a model.Clash)."""
@@ -195,7 +199,9 @@ def clash_problem(name: str, internal: str, tool: str | None, value: str, other:
             name, _entry_path(internal), f"same task as {show(other)} (IDs differ only in case)"
         )
     return Problem(
-        name, _entry_path(internal, tool), f"{tool} {value} is also held by {show(other)}"
+        name,
+        _entry_path(internal, tool),
+        f"{tool} {value} is also held by {show(other)}{SETTLE}",
     )
 
 

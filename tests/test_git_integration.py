@@ -607,4 +607,4 @@ def test_git_helpers_read_blobs_and_fall_back_without_git(
     assert extid_git.is_ignored(repo, ".claude/state/.extid.lock")
     monkeypatch.setenv("PATH", "")
     merged = extid_git.line_merge(b"ours\n", b"base\n", b"theirs")
-    assert merged == b"<<<<<<< ours\nours\n=======\ntheirs\n>>>>>>> theirs\n"
+    assert merged == (b"<<<<<<< ours\nours\n=======\ntheirs\n>>>>>>> theirs\n", True)

@@ -3,7 +3,7 @@ chosen, at any output version."""
 
 from __future__ import annotations
 
-from merge_helpers import T0, both_ways, mdoc, pick
+from merge_helpers import T0, T1, T2, both_ways, mdoc, pick
 
 from extid.merge import merge
 
@@ -43,3 +43,21 @@ def test_unversioned_output_keeps_markers() -> None:
     )
     text = r.render("0")
     assert pick(text, "theirs") == {"TASK-AAAA": {"jira": "P-2"}}
+
+
+def test_a_collision_is_one_region_with_both_tasks_whole_at_any_version() -> None:
+    base = mdoc({"TASK-AAAA": {"created": T0, "jira": "P-1"}})
+    ours = mdoc({**base["mappings"], "TASK-CCCC": {"created": T2, "jira": "P-2"}})
+    theirs = mdoc({**base["mappings"], "TASK-BBBB": {"created": T1, "jira": "P-2", "github": "5"}})
+    r = merge(base, ours, theirs, "mapping")
+    for version in ("1.0", "0"):
+        text = r.render(version)
+        assert text.count(b"<<<<<<< ours\n") == 1
+        region = text.split(b"<<<<<<< ours\n")[1].split(b">>>>>>> theirs")[0]
+        assert region.count(b'"TASK-BBBB": {') == 2 and region.count(b'"TASK-CCCC": {') == 2
+        mine, other = (pick(text, side) for side in ("ours", "theirs"))
+        if version == "1.0":
+            mine, other = mine["mappings"], other["mappings"]
+        assert mine["TASK-CCCC"]["jira"] == "P-2" and "jira" not in mine["TASK-BBBB"]
+        assert other["TASK-BBBB"] == {"created": T1, "jira": "P-2", "github": "5"}
+        assert other["TASK-CCCC"] == {"created": T2}

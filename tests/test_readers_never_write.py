@@ -39,6 +39,7 @@ READERS = [
     ("doctor",),
     ("doctor", "--json"),
     ("migrate", "--dry-run"),
+    ("repair", "--dry-run"),
     ("new-id",),
 ]
 

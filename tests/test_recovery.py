@@ -28,7 +28,7 @@ from extid.errors import (
     ExtidError,
     NewerVersionError,
 )
-from extid.store import State, Store, recovery
+from extid.store import State, Store, salvage
 
 CORRUPTIONS = {
     "truncated": lambda data: data[: len(data) // 2],
@@ -51,18 +51,35 @@ def make_backup_of_sample(state_dir: Path) -> None:
         state.mappings["TASK-a3f2"] = {"jira": "PROJ-457"}
 
 
-@pytest.mark.parametrize("how", sorted(CORRUPTIONS))
-def test_corrupt_mapping_is_restored_from_bak(
+def make_backup_without_loss(state_dir: Path) -> None:
+    """The sample state whose `.bak` holds the same entries (a write changed only `updated`)."""
+    write_state(state_dir)
+    with Store(state_dir).transaction() as state:
+        state.mapping["updated"] = "2025-01-09T00:00:00Z"
+
+
+@pytest.mark.parametrize("how", sorted(set(CORRUPTIONS) - {"conflict markers"}))
+def test_a_restore_that_would_lose_the_newest_mapping_is_refused_then_accepted(
     state_dir: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
+    """`.bak` is one write behind: it lacks PROJ-457, which the counters say was issued."""
     make_backup_of_sample(state_dir)
     m = state_dir / MAPPING_FILE
     bad = CORRUPTIONS[how](m.read_bytes())
     m.write_bytes(bad)
     with pytest.raises(ExtidError, match="extid repair"):
         Store(state_dir).load()  # a reader only reports it
-    assert not corrupt_files(state_dir)
-    state = recovered(state_dir)
+    before = snapshot(state_dir)
+    with pytest.raises(ExtidError, match="PROJ-457") as info:
+        recovered(state_dir)
+    assert "extid repair --accept-loss" in str(info.value) and "\n" not in str(info.value)
+    assert snapshot(state_dir) == before
+    dry = Store(state_dir).repair(dry_run=True)
+    assert any("lose" in line and "PROJ-457" in line for line in dry)
+    assert snapshot(state_dir) == before
+    actions = Store(state_dir).repair(accept_loss=True)
+    assert any(line.startswith("lost ") and "PROJ-457" in line for line in actions)
+    state = Store(state_dir).load()
     assert state.mappings == MAPPING["mappings"]
     assert state.counter_values["jira"]["PROJ"] == 458  # PROJ-457 was issued: never again
     [aside] = corrupt_files(state_dir)
@@ -73,6 +90,16 @@ def test_corrupt_mapping_is_restored_from_bak(
     assert document.parse(m.read_bytes(), "m").canonical  # the restored file is on disk
 
 
+def test_stray_conflict_markers_are_read_through(state_dir: Path) -> None:
+    """Every entry is still readable between the markers: nothing is lost, nothing asked."""
+    make_backup_of_sample(state_dir)
+    m = state_dir / MAPPING_FILE
+    m.write_bytes(CORRUPTIONS["conflict markers"](m.read_bytes()))
+    state = recovered(state_dir)
+    assert state.mappings["TASK-a3f2"] == {"jira": "PROJ-457"}
+    assert len(corrupt_files(state_dir)) == 1
+
+
 def test_corrupt_counters_restored_from_stale_bak_never_reissue(state_dir: Path) -> None:
     make_backup_of_sample(state_dir)  # counters.bak says PROJ 457, mapping holds PROJ-457
     (state_dir / COUNTERS_FILE).write_bytes(b'{"counters": {"jira": {"PROJ": 4')
@@ -81,12 +108,15 @@ def test_corrupt_counters_restored_from_stale_bak_never_reissue(state_dir: Path)
 
 
 def test_stale_mapping_backup_never_reissues(state_dir: Path) -> None:
-    """The classic loss: the mapping is restored from a backup that lacks the newest IDs."""
+    """The classic loss: a backup that lacks the newest IDs, restored only when accepted."""
     mapper = extid.ExternalIDMapper(state_dir)
     issued = [mapper.allocate(f"TASK-{i:04x}", "jira", "PROJ") for i in range(1, 6)]
     (state_dir / MAPPING_FILE).write_bytes(b"garbage without any ID")
+    with pytest.raises(ExtidError, match=r"PROJ-5 .*extid repair --accept-loss"):
+        mapper.allocate("TASK-0010", "jira", "PROJ")
+    Store(state_dir).repair(accept_loss=True)
     fresh = [mapper.allocate(f"TASK-{i:04x}", "jira", "PROJ") for i in range(0x10, 0x15)]
-    assert "TASK-0005" not in mapper.mappings()  # restored from the stale .bak
+    assert "TASK-0005" not in mapper.mappings()  # restored from the stale .bak, as accepted
     assert not set(fresh) & set(issued)
 
 
@@ -124,11 +154,11 @@ def test_no_source_refuses_clearly_and_touches_nothing(state_dir: Path) -> None:
     write_state(state_dir)
     (state_dir / MAPPING_FILE).write_bytes(b'{"mappings": {"TASK-a3f2": {"jira": "PROJ-900"')
     before = snapshot(state_dir)
-    with pytest.raises(ExtidError, match=r"repair --fresh") as info:
+    with pytest.raises(ExtidError, match=r"PROJ-900.*repair --accept-loss") as info:
         recovered(state_dir)
     assert str(state_dir / MAPPING_FILE) in str(info.value)
     assert "\n" not in str(info.value)
-    with pytest.raises(ExtidError, match="repair --fresh"):
+    with pytest.raises(ExtidError, match="repair --accept-loss"):
         extid.ExternalIDMapper(state_dir).allocate("TASK-b3f2", "jira", "PROJ")
     assert snapshot(state_dir) == before
 
@@ -137,7 +167,7 @@ def test_repair_fresh_starts_empty_but_keeps_numbers(state_dir: Path) -> None:
     write_state(state_dir)
     bad = b'{"mappings": {"TASK-a3f2": {"jira": "PROJ-900"'
     (state_dir / MAPPING_FILE).write_bytes(bad)
-    Store(state_dir).repair(fresh=True)
+    Store(state_dir).repair(accept_loss=True)
     state = Store(state_dir).load()
     assert state.mappings == {}
     assert state.counter_values["jira"]["PROJ"] == 901  # from the corrupt bytes
@@ -154,7 +184,7 @@ def test_newer_version_is_refused_never_quarantined(state_dir: Path) -> None:
     for action in (
         lambda: Store(state_dir).load(),
         lambda: extid.ExternalIDMapper(state_dir).allocate("TASK-a3f2", "github"),
-        lambda: Store(state_dir).repair(fresh=True),
+        lambda: Store(state_dir).repair(accept_loss=True),
         lambda: Store(state_dir).migrate(),
     ):
         with pytest.raises(NewerVersionError, match="newer than this extid"):
@@ -183,7 +213,7 @@ def test_parseable_file_breaking_the_rules_is_refused_never_restored(
         lambda: Store(state_dir).load(),
         lambda: recovered(state_dir),
         lambda: Store(state_dir).repair(),
-        lambda: Store(state_dir).repair(fresh=True),
+        lambda: Store(state_dir).repair(accept_loss=True),
         lambda: extid.ExternalIDMapper(state_dir).allocate("TASK-b3f2", "github"),
     ):
         with pytest.raises(ExtidError, match="by hand") as info:
@@ -194,7 +224,7 @@ def test_parseable_file_breaking_the_rules_is_refused_never_restored(
 
 
 def test_warning_names_the_file_once(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    make_backup_of_sample(state_dir)
+    make_backup_without_loss(state_dir)
     (state_dir / MAPPING_FILE).write_bytes(b"{")
     recovered(state_dir)
     [line] = capsys.readouterr().err.splitlines()
@@ -204,7 +234,7 @@ def test_warning_names_the_file_once(state_dir: Path, capsys: pytest.CaptureFixt
 def test_without_hard_links_recovery_copies_aside(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_backup_of_sample(state_dir)
+    make_backup_without_loss(state_dir)
     (state_dir / MAPPING_FILE).write_bytes(b"{")
 
     def no_links(*args: object, **kwargs: object) -> None:
@@ -221,7 +251,7 @@ def test_scrape_numbers_reads_ids_and_counters_from_any_bytes() -> None:
         b'{"mappings": {"T": {"jira": "PROJ-41", "github": "9"}}, '
         b'"counters": {"azure_devops": 77, "linear": {"TEAM": 5, "OPS": 3}}, "jira": "BAD-0"'
     )
-    assert recovery.scrape_numbers(data) == {
+    assert salvage.scrape_numbers(data) == {
         ("jira", "PROJ"): 42,
         ("github", None): 10,
         ("azure_devops", None): 77,

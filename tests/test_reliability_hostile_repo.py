@@ -270,8 +270,10 @@ def test_three_way_merge_of_a_hostile_branch(tmp_path: Path, case: str) -> None:
         assert merged.returncode != 0
         assert "cannot merge by content" in merged.stderr and message in merged.stderr
     elif case == "unknown tool":
-        assert message in merged.stderr  # reported by the hook if not by the driver
-        assert_refused(run_extid("check", cwd=repo), message)
+        # The driver refuses that side and names it; the file holds both sides between
+        # markers (never git's unmarked mix), which check refuses until someone decides.
+        assert merged.returncode != 0 and message in merged.stderr
+        assert_refused(run_extid("check", cwd=repo), "unresolved merge conflict")
     else:  # the driver keeps the larger counter: nothing lowered reaches main
         assert merged.returncode == 0, merged.stderr
         assert allocate(repo, "TASK-0009", "github") == "3"

@@ -32,6 +32,7 @@ def run(state_dir: str | None, as_json: bool = False) -> int:
             file=sys.stderr,
         )
     mappings = ExternalIDMapper(directory).mappings()
+    _warn_collisions(mappings)
     if as_json:
         print(json.dumps(mappings, indent=2, sort_keys=True, ensure_ascii=False))
         return 0
@@ -40,3 +41,19 @@ def run(state_dir: str | None, as_json: bool = False) -> int:
         ids = " ".join(f"{tool}={entry[tool]}" for tool in TOOLS if tool in entry)
         print(f"{internal}  {ids}".rstrip())
     return 0
+
+
+def _warn_collisions(mappings: dict[str, dict[str, str]]) -> None:
+    """A committed collision is listed as it is, and said on stderr with the fix: a reader
+    never settles it (`extid repair` does)."""
+    holders: dict[tuple[str, str], list[str]] = {}
+    for internal, entry in mappings.items():
+        for tool in TOOLS:
+            if tool in entry:
+                holders.setdefault((tool, entry[tool]), []).append(internal)
+    for (tool, value), tasks in sorted(holders.items()):
+        if len(tasks) > 1:
+            from ..validate import SETTLE  # deferred: only a collision needs the wording
+
+            held = " and ".join(sorted(tasks))
+            print(f"extid: warning: {tool} {value} is held by {held}{SETTLE}", file=sys.stderr)

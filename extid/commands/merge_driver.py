@@ -188,7 +188,7 @@ def run(
         fast = fast_merge_mapping(base, ours, theirs)
         if fast is not None and _fast_is_final(fast, on_collision):
             Path(ours_file).write_bytes(fast.data)
-            report(name, fast)
+            report(name, fast, fast.data, Sides.now() if fast.conflicts else Sides())
             return 0 if fast.clean else 1
     try:
         result, version, notes = merge_sides(
@@ -204,8 +204,10 @@ def run(
         return _fall_back(ours_file, base, ours, theirs, name, str(e))
     for note in notes:
         print(f"extid: {name}: {note}", file=sys.stderr)
-    Path(ours_file).write_bytes(result.render(version if version else CURRENT))
-    report(name, result)
+    sides = Sides.now() if result.conflicts else Sides()
+    data = result.render(version if version else CURRENT, sides.labels)
+    Path(ours_file).write_bytes(data)
+    report(name, result, data, sides)
     return 0 if result.clean else 1
 
 
@@ -235,28 +237,82 @@ def _fast_is_final(fast: BytesMerge, on_collision: str | None) -> bool:
     return (on_collision or _configured_on_collision(None)) == "conflict"
 
 
-def report(name: str, result: MergeResult | BytesMerge) -> None:
+class Sides:
+    """What git's "ours" and "theirs" are in the operation running: in a merge, the branch
+    checked out and the one merged in; in a rebase the other way round from the user's view,
+    the upstream and the user's own commit. Named so in markers and messages."""
+
+    def __init__(self, rebase: bool = False) -> None:
+        self.rebase = rebase
+        extra = (" (upstream)", " (your commit)") if rebase else ("", "")
+        self.labels = (f"ours{extra[0]}", f"theirs{extra[1]}")
+        self.next_step = "`git rebase --continue`" if rebase else "`git commit`"
+        self.choices = (
+            "`extid resolve --ours` (upstream's) / `--theirs` (your commit's) / `--renumber`"
+            if rebase
+            else "`extid resolve --ours` / `--theirs` / `--renumber`"
+        )
+
+    @classmethod
+    def now(cls, top: str | None = None) -> Sides:
+        """The sides of the operation running in the work tree at `top` (default: here)."""
+        from ..gitstate import rebasing  # deferred: only a conflict needs to know
+
+        return cls(rebasing(top))
+
+    def name(self, message: str) -> str:
+        """`message` with the sides named by what they are."""
+        if not self.rebase:
+            return message
+        for was, now in (
+            ("(ours)", "(upstream)"),
+            ("(theirs)", "(your commit)"),
+            (" on ours ", " upstream "),
+            (" on theirs", " in your commit"),
+        ):
+            message = message.replace(was, now)
+        return message
+
+
+def report(
+    name: str, result: MergeResult | BytesMerge, data: bytes, sides: Sides | None = None
+) -> None:
+    """Renumberings, then the marked regions of `data` (counted as they appear in the file)
+    with what each conflict is, and the way on."""
+    sides = sides or Sides()
     for r in result.renumbered:
         print(f"extid: {name}: {r}", file=sys.stderr)
     if result.conflicts:
+        regions = sum(1 for line in data.split(b"\n") if line.startswith(b"<<<<<<< "))
         print(
-            f"extid: {name}: {len(result.conflicts)} conflict(s) left between markers:",
+            f"extid: {name}: {regions} conflicted region(s) left between markers:",
             file=sys.stderr,
         )
         for c in result.conflicts:
-            print(f"  {c.message}", file=sys.stderr)
+            print(f"  {sides.name(c.message)}", file=sys.stderr)
+        print(
+            f"extid: {name}: keep one side of each region (or {sides.choices}), then "
+            f"`git add {name}` and {sides.next_step}",
+            file=sys.stderr,
+        )
 
 
 def _fall_back(out: str, base: bytes, ours: bytes, theirs: bytes, name: str, why: str) -> int:
     from ..git import line_merge  # deferred: the unhappy path only
 
-    Path(out).write_bytes(line_merge(ours, base, theirs))
+    merged, whole = line_merge(ours, base, theirs)
+    Path(out).write_bytes(merged)
+    holds = (
+        "both sides whole between conflict markers (ours first)"
+        if whole
+        else "git's line merge with conflict markers"
+    )
     print(
-        f"extid: {name}: cannot merge by content ({why}); left git's line merge with "
-        "conflict markers - fix the file, then `extid check` and `git add`",
+        f"extid: {name}: cannot merge by content ({why}); the file now holds {holds} - keep "
+        "what belongs, then `extid check` and `git add`",
         file=sys.stderr,
     )
     return 1
 
 
-__all__ = ["COUNTERS", "MAPPING", "load_side", "merge_sides", "report", "run"]
+__all__ = ["COUNTERS", "MAPPING", "Sides", "load_side", "merge_sides", "report", "run"]

@@ -39,13 +39,11 @@ def run(
 ) -> int:
     from .. import git
 
-    del state_dir  # the conflicted files are the ones git's index names
     top = git.require_toplevel()
     unmerged = git.unmerged_paths(top)
     targets = _targets(top, unmerged, paths)
     if not targets:
-        print("extid: no conflicted state files to resolve")
-        return 0
+        return _nothing_conflicted(state_dir)
     resolver = _Resolver(top, unmerged, ours=ours, theirs=theirs, renumber=renumber)
     rc = 0
     for rel in sorted(targets, key=lambda p: (os.path.basename(p) != MAPPING_FILE, p)):
@@ -55,6 +53,24 @@ def run(
             print(f"extid: {rel}: {e}", file=sys.stderr)
             rc = 1
     return rc
+
+
+def _nothing_conflicted(state_dir: str | None) -> int:
+    """No conflicted file in git's index; a collision already committed (a hand resolution
+    someone pushed) is no merge to resolve, but it is still there to settle: say how."""
+    from ..store import resolve_state_dir
+    from ..validate import SETTLE, check_paths
+
+    directory = resolve_state_dir(state_dir)
+    files = [str(directory / name) for name in (MAPPING_FILE, COUNTERS_FILE)]
+    clashes = [p for p in check_paths(f for f in files if os.path.isfile(f)) if SETTLE in p.message]
+    if not clashes:
+        print("extid: no conflicted state files to resolve")
+        return 0
+    print("extid: no merge to resolve, but collisions are committed:", file=sys.stderr)
+    for problem in clashes:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
 
 
 def _targets(top: Path, unmerged: list[str], paths: list[str]) -> list[str]:
@@ -89,7 +105,7 @@ class _Resolver:
 
     def resolve(self, rel: str) -> int:
         from .. import git
-        from .merge_driver import merge_sides, report
+        from .merge_driver import Sides, merge_sides, report
 
         stages = git.read_stages(self.top, rel)
         if stages.ours is None or stages.theirs is None:
@@ -116,10 +132,11 @@ class _Resolver:
             result = self._recount(stages, rel, version)
         if result.kind == "mapping" and result.clean:
             self.merged_mappings[directory] = result.doc["mappings"]
-        _write(self.top / rel, result.render(version))
-        report(rel, result)
+        sides = Sides.now(str(self.top)) if result.conflicts else Sides()
+        data = result.render(version, sides.labels)
+        _write(self.top / rel, data)
+        report(rel, result, data, sides)
         if not result.clean:
-            print(f"extid: {rel}: fix the marked places, then `git add {rel}`", file=sys.stderr)
             return 1
         git.add(self.top, [rel])
         print(f"resolved {rel}")

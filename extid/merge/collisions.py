@@ -4,9 +4,9 @@ Collisions are searched among the entries the merge touched only: an entry equal
 cannot collide with a merged entry unless one side already held the collision itself, which
 `extid check` reports on that side's own commit. A holder whose ID is already published (on a
 remote-tracking branch, which `git pull` updates before it merges: that number may be in the
-tracker) keeps it; among the rest the task created later (tie-break: folded internal ID) loses. By default the
-collision is a conflict, or the loser is renumbered deterministically to a fresh number above
-every counter and every used number.
+tracker) keeps it; among the rest the task created later (tie-break: folded internal ID) loses.
+By default the collision is a conflict, or the loser is renumbered deterministically to a fresh
+number above every counter and every used number.
 """
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ def _collision_conflict(
             f"{tool} {value} is held by both {winner} ({where[winner]}) and "
             f"{loser} ({where[loser]}); keep one (`extid resolve --ours/--theirs/--renumber`)",
             collision=True,
+            other=winner,
         )
     )
 
@@ -224,11 +225,14 @@ def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
     return high
 
 
-def renumber_committed(mappings: dict[str, Any], counters: dict[str, Any]) -> list[str]:
+def renumber_committed(
+    mappings: dict[str, Any], counters: dict[str, Any], keep: Iterable[str] = ()
+) -> list[str]:
     """Settle collisions already in a document (a merge that planted them: the post-merge
-    hook): for each external ID held by several tasks, the first by `keeper_order` keeps it and
-    the others get the effective next number. Changes `mappings` and `counters` in place;
-    returns one line per renumbering."""
+    hook, `extid repair`): for each external ID held by several tasks, a task of `keep`
+    (folded IDs), else the first by `keeper_order`, keeps it and the others get the effective
+    next number. Changes `mappings` and `counters` in place; one line per renumbering."""
+    kept = set(keep)
     groups: dict[tuple[str, str], list[str]] = {}
     for internal, entry in mappings.items():
         for tool in TOOLS:
@@ -239,7 +243,9 @@ def renumber_committed(mappings: dict[str, Any], counters: dict[str, Any]) -> li
     for (tool, external), holders in sorted(groups.items()):
         if len(holders) < 2:
             continue
-        keeper, *others = sorted(holders, key=lambda k: keeper_order(mappings[k], k))
+        keeper, *others = sorted(
+            holders, key=lambda k: (fold(k) not in kept, keeper_order(mappings[k], k))
+        )
         key = ids.parse_external(tool, external).key
         for other in others:
             number = model.effective_next(counters, high, tool, key)

@@ -41,6 +41,7 @@ class Conflict:
     theirs: Any
     message: str
     collision: bool = False  # two tasks hold one external ID (vs. one place changed twice)
+    other: str = ""  # a collision's other task, which keeps the ID where this one does not
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,8 @@ def _merge_chunks(
         if o_side is None or t_side is None:
             return None
         settle_collisions(entries, list(entries), o_side, t_side, "conflict", {}, ctx)
+        if any(c.collision for c in ctx.conflicts):
+            return None  # shown as both tasks whole, a region across entries: the document merge
     marked = _marked(entries, merged, ctx.conflicts)
     if marked is None:
         return None

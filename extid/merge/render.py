@@ -26,11 +26,15 @@ _PLACEHOLDER_MARK = '"\\u0000extid-conflict-'
 _PLACEHOLDER_RE = re.compile(r'"\\u0000extid-conflict-([0-9]+)"(,?)$')
 
 
-def render(result: MergeResult, version: str = CURRENT) -> bytes:
-    """Canonical bytes of the merged document at `version`, conflicts between markers."""
+def render(
+    result: MergeResult, version: str = CURRENT, labels: tuple[str, str] = ("ours", "theirs")
+) -> bytes:
+    """Canonical bytes of the merged document at `version`, conflicts between markers
+    (`<<<<<<< {labels[0]}` / `>>>>>>> {labels[1]}`)."""
     if result.clean:
         return canonical(downgrade(result.doc, result.kind, version, "<merge>"))
-    doc = _with_placeholders(result.doc, result.conflicts)
+    views = _whole_tasks(result.doc, result.conflicts)
+    doc = _with_placeholders(result.doc, result.conflicts, views)
     text = canonical(downgrade(doc, result.kind, version, "<merge>")).decode("utf-8")
     pieces: list[str] = []
     cursor = 0
@@ -38,12 +42,47 @@ def render(result: MergeResult, version: str = CURRENT) -> bytes:
         lines = text[first:last].split("\n")
         prev_start = text.rfind("\n", 0, first - 1) + 1
         prev = text[prev_start : first - 1] if first > 0 else ""
-        region, pulled = _region(lines, prev, result.conflicts)
+        region, pulled = _region(lines, prev, result.conflicts, views, labels)
         start = prev_start if pulled else first
         pieces += [text[cursor:start], "\n".join(region)]
         cursor = last
     pieces.append(text[cursor:])
     return "".join(pieces).encode("utf-8")
+
+
+Views = dict[int, tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _whole_tasks(doc: dict[str, Any], conflicts: list[Conflict]) -> Views:
+    """For each collision shown whole: both tasks as each side would have them (the side
+    that gave the ID to one task keeps it there), by conflict number. A task in any other
+    conflict is shown field by field instead, so that no task is ever shown twice."""
+    mappings = doc.get("mappings")
+    if not isinstance(mappings, dict):
+        return {}
+    seen: dict[str, int] = {}
+    for c in conflicts:
+        for task in (c.path[1] if c.path[:1] == ("mappings",) and len(c.path) > 1 else "", c.other):
+            seen[task] = seen.get(task, 0) + 1
+    views: Views = {}
+    for n, c in enumerate(conflicts):
+        if not c.collision or len(c.path) != 3:
+            continue
+        task, tool = c.path[1], c.path[2]
+        pair = (task, c.other)
+        if any(seen.get(k) != 1 or not isinstance(mappings.get(k), dict) for k in pair):
+            continue
+        sides = []
+        for value in (c.ours, c.theirs):
+            mine, other = dict(mappings[task]), dict(mappings[c.other])
+            if value is MISSING:
+                mine.pop(tool, None)
+            else:
+                mine[tool] = value
+                other.pop(tool, None)
+            sides.append({task: mine, c.other: other})
+        views[n] = (sides[0], sides[1])
+    return views
 
 
 def _placeholder_runs(text: str) -> list[tuple[int, int]]:
@@ -62,13 +101,23 @@ def _placeholder_runs(text: str) -> list[tuple[int, int]]:
     return runs
 
 
-def _with_placeholders(doc: dict[str, Any], conflicts: list[Conflict]) -> dict[str, Any]:
-    """A copy of `doc` (copied only along the conflicts' paths) with a marker string at each."""
+def _with_placeholders(
+    doc: dict[str, Any], conflicts: list[Conflict], views: Views
+) -> dict[str, Any]:
+    """A copy of `doc` (copied only along the conflicts' paths) with a marker string at each;
+    a collision shown whole takes the place of the first of its tasks, the other removed."""
     root = dict(doc)
     copied: set[int] = {id(root)}
     for n, c in enumerate(conflicts):
+        path = c.path
+        if n in views:
+            mappings = root["mappings"] = dict(root["mappings"])
+            copied.add(id(mappings))
+            first, second = sorted(views[n][0])
+            del mappings[second]
+            path = ("mappings", first)
         node = root
-        for part in c.path[:-1]:
+        for part in path[:-1]:
             child = node.get(part)
             child = dict(child) if isinstance(child, dict) and id(child) not in copied else child
             if not isinstance(child, dict):
@@ -76,29 +125,39 @@ def _with_placeholders(doc: dict[str, Any], conflicts: list[Conflict]) -> dict[s
             copied.add(id(child))
             node[part] = child
             node = child
-        node[c.path[-1]] = _PLACEHOLDER.format(n)
+        node[path[-1]] = _PLACEHOLDER.format(n)
     return root
 
 
-def _region(lines: list[str], prev: str, conflicts: list[Conflict]) -> tuple[list[str], bool]:
+def _region(
+    lines: list[str],
+    prev: str,
+    conflicts: list[Conflict],
+    views: Views,
+    labels: tuple[str, str],
+) -> tuple[list[str], bool]:
     """Consecutive placeholder lines as one marked region, and whether it took in the line
     before. Each side stays valid JSON when chosen: commas follow that side's members, and a
     side left empty at the end of an object takes the comma off the line before."""
     indent = len(lines[0]) - len(lines[0].lstrip(" "))
     trailing = _PLACEHOLDER_RE.search(lines[-1]).group(2) == ","  # type: ignore[union-attr]
-    sides: list[list[str]] = [[], []]
+    found: list[dict[str, Any]] = [{}, {}]  # each side's members: all on one level, one key each
     for line in lines:
-        c = conflicts[int(_PLACEHOLDER_RE.search(line).group(1))]  # type: ignore[union-attr]
-        for side, value in zip(sides, (c.ours, c.theirs), strict=True):
-            if value is not MISSING:
-                side.append(member(c.path[-1], value, indent))
+        n = int(_PLACEHOLDER_RE.search(line).group(1))  # type: ignore[union-attr]
+        c = conflicts[n]
+        pairs = views[n] if n in views else ({c.path[-1]: c.ours}, {c.path[-1]: c.theirs})
+        for side, members in zip(found, pairs, strict=True):
+            side.update((k, v) for k, v in members.items() if v is not MISSING)
+    # Sorted: the members of two collisions shown whole may interleave.
+    sides = [[member(k, side[k], indent) for k in sorted(side)] for side in found]
     rendered = [_join(side, trailing) for side in sides]
     pull = not trailing and any(not side for side in sides) and prev.endswith(",")
     if pull:
         rendered = [
             [prev if side else prev[:-1], *text] for side, text in zip(sides, rendered, strict=True)
         ]
-    return [MARK_OURS, *rendered[0], MARK_SEP, *rendered[1], MARK_THEIRS], pull
+    marks = (f"{MARK_OURS[:7]} {labels[0]}", f"{MARK_THEIRS[:7]} {labels[1]}")
+    return [marks[0], *rendered[0], MARK_SEP, *rendered[1], marks[1]], pull
 
 
 def member(key: str, value: Any, indent: int) -> str:

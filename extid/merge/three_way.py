@@ -61,9 +61,10 @@ class MergeResult:
     def clean(self) -> bool:
         return not self.conflicts
 
-    def render(self, version: str = CURRENT) -> bytes:
-        """Canonical bytes at `version`; each conflict as the smallest marked region."""
-        return render(self, version)
+    def render(self, version: str = CURRENT, labels: tuple[str, str] = ("ours", "theirs")) -> bytes:
+        """Canonical bytes at `version`; each conflict as the smallest marked region (a
+        collision: both tasks whole), the markers labelled with `labels`."""
+        return render(self, version, labels)
 
     def summary(self) -> list[str]:
         return [str(r) for r in self.renumbered] + [c.message for c in self.conflicts]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,10 @@ class Store:
         empty = codec.empty_document
         return reconciled(empty(MAPPING), current, empty(COUNTERS), current)
 
-    def _load_locked(self, fresh: bool = False) -> State:
-        """Load under the lock, recovering files whose bytes are not JSON (and writing the
-        result). A file that parses but breaks the rules holds the user's edit: refused."""
-        loaded: dict[Kind, tuple[dict[str, Any], str]] = {}
+    def _read_both(self) -> tuple[recovery.Loaded, dict[Kind, ExtidError]]:
+        """Both files as documents, and those whose bytes are not JSON (to recover); a file
+        that parses but breaks the rules holds the user's edit: refused with its fix."""
+        loaded: recovery.Loaded = {}
         broken: dict[Kind, ExtidError] = {}
         for kind in (MAPPING, COUNTERS):
             try:
@@ -152,10 +152,23 @@ class Store:
                 if not is_corrupt(e):
                     raise with_fix(e) from None
                 broken[kind] = e
+        return loaded, broken
+
+    def paths(self) -> dict[Kind, Path]:
+        return {kind: self.path(kind) for kind in (MAPPING, COUNTERS)}
+
+    def _load_locked(self, accept_loss: bool = False) -> State:
+        """Load under the lock, recovering files whose bytes are not JSON (and writing the
+        result; refused if that would lose anything, unless `accept_loss`)."""
+        loaded, broken = self._read_both()
         if broken:
-            paths = {kind: self.path(kind) for kind in (MAPPING, COUNTERS)}
             recovery.recover(
-                paths, loaded, broken, fresh=fresh, save=self._save, report=self._report
+                self.paths(),
+                loaded,
+                broken,
+                accept_loss=accept_loss,
+                save=self._save,
+                report=self._report,
             )
         return reconciled(*loaded[MAPPING], *loaded[COUNTERS])
 
@@ -250,9 +263,12 @@ class Store:
         """Create the directory, its `.gitignore` and empty files; returns what was created."""
         return maintenance.init(self)
 
-    def repair(self, fresh: bool = False) -> list[str]:
-        """Recover corrupt files and persist counters reconciled with the mappings."""
-        return maintenance.repair(self, fresh)
+    def repair(
+        self, accept_loss: bool = False, dry_run: bool = False, keep: Sequence[str] = ()
+    ) -> list[str]:
+        """Recover corrupt files, settle collisions (the tasks in `keep` keep their IDs) and
+        persist counters reconciled with the mappings; what was (or would be) done."""
+        return maintenance.repair(self, accept_loss=accept_loss, dry_run=dry_run, keep=keep)
 
     def adopt(self) -> list[str]:
         """Bring existing files to canonical form, another tool's counters read as used;

@@ -1,17 +1,21 @@
-"""Maintenance of a state directory: `init` (files and `.gitignore`), `repair` (recover and
-persist reconciled counters), `migrate` (rewrite at the newest format version) and `adopt`
-(existing files brought to canonical form, another tool's counters read as last used)."""
+"""Maintenance of a state directory: `init` (files and `.gitignore`), `repair` (recover, settle
+committed collisions, persist reconciled counters; or say what it would do), `migrate` (rewrite
+at the newest format version) and `adopt` (existing files brought to canonical form, another
+tool's counters read as last used)."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import document, migrations, model
 from ..document import COUNTERS, MAPPING, Kind
-from ..errors import ExtidError
-from . import codec
+from ..errors import BadArgumentError, ExtidError
+from . import codec, recovery
 from .durable import atomic_write, existing_dir, lstat, read_bytes
+from .state import reconciled
 
 if TYPE_CHECKING:
     from .core import Store
@@ -43,14 +47,23 @@ def init(store: Store) -> list[Path]:
     return created
 
 
-def repair(store: Store, fresh: bool = False) -> list[str]:
-    """Recover corrupt files and persist counters reconciled with the mappings."""
+def repair(
+    store: Store, *, accept_loss: bool = False, dry_run: bool = False, keep: Sequence[str] = ()
+) -> list[str]:
+    """Recover corrupt files, settle collisions and persist counters reconciled with the
+    mappings; what was done, or with `dry_run` (a reader: nothing written) what would be."""
     if not existing_dir(store.state_dir):
         return []
+    if dry_run:
+        return _repair_plan(store, keep)
     with store.lock():
         store.recovered = []
-        state = store._load_locked(fresh=fresh)
+        state = store._load_locked(accept_loss=accept_loss)
         actions = list(store.recovered)
+        settled = settle(state, keep)
+        if settled:
+            store._commit(state)  # validated: no collision is left
+            actions += settled
         name = str(store.counters_path)
         data = read_bytes(name)
         on_disk = None if data is None else codec.decode(data, COUNTERS, name)
@@ -59,6 +72,38 @@ def repair(store: Store, fresh: bool = False) -> list[str]:
             store._write(COUNTERS, state.counters, state.counters_version)
             actions.append(f"{name}: counters raised above the used numbers")
     return actions
+
+
+def _repair_plan(store: Store, keep: Sequence[str]) -> list[str]:
+    """What `repair` would do, read without the lock and without writing anything."""
+    loaded, broken = store._read_both()
+    actions: list[str] = []
+    if broken:
+        planned = recovery.plan(store.paths(), loaded, broken)
+        actions += planned.describe()
+        if planned.lost:
+            actions.append("`extid repair --accept-loss` restores anyway, losing what is listed")
+    counters = copy.deepcopy(loaded[COUNTERS][0]["counters"])
+    state = reconciled(*loaded[MAPPING], *loaded[COUNTERS])
+    actions += [
+        f"would {line.replace('renumbered', 'renumber', 1)}" for line in settle(state, keep)
+    ]
+    if not broken and counters != state.counter_values:
+        actions.append(f"would raise counters in {store.counters_path} above the used numbers")
+    return actions
+
+
+def settle(state: State, keep: Sequence[str]) -> list[str]:
+    """Committed collisions (an external ID held by two tasks): the task in `keep`, else the
+    one `merge.keeper_order` names, keeps it; the others get fresh numbers."""
+    from ..ids import fold
+    from ..merge import renumber_committed
+
+    known = {fold(k) for k in state.mappings}
+    for task in keep:
+        if fold(task) not in known:
+            raise BadArgumentError(f"--keep {task}: no such task in the registry")
+    return renumber_committed(state.mappings, state.counter_values, keep={fold(k) for k in keep})
 
 
 def migrate(store: Store, dry_run: bool = False) -> list[tuple[Path, str, str]]:

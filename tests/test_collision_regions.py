@@ -1,0 +1,62 @@
+"""A collision left to the user (issue 11, item 20): one marked region holding both tasks
+whole, the count printed being the regions in the file, and during a rebase the sides named by
+what they are (git swaps ours and theirs there) and `git rebase --continue` as the way on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import git, run_extid
+from git_helpers import MAPPING, allocate, commit, setup_repo
+from merge_helpers import pick
+
+
+def two_collisions(tmp_path: Path) -> Path:
+    """`side` and `main` each take jira PROJ-2 and github 1 for tasks of their own."""
+    repo = setup_repo(tmp_path / "repo")
+    allocate(repo, "TASK-0001", "jira", "PROJ")
+    commit(repo, "base")
+    git(repo, "checkout", "-q", "-b", "side")
+    allocate(repo, "TASK-beef", "jira", "PROJ")
+    allocate(repo, "TASK-bee2", "github")
+    commit(repo, "side")
+    git(repo, "checkout", "-q", "main")
+    allocate(repo, "TASK-cafe", "jira", "PROJ")
+    allocate(repo, "TASK-caf2", "github")
+    commit(repo, "main")
+    return repo
+
+
+def regions(text: bytes) -> list[bytes]:
+    return [part.split(b"\n>>>>>>> ")[0] for part in text.split(b"<<<<<<< ")[1:]]
+
+
+def test_a_collision_is_one_region_with_both_tasks_whole(tmp_path: Path) -> None:
+    repo = two_collisions(tmp_path)
+    proc = git(repo, "merge", "side", "-m", "merge", check=False)
+    text = (repo / MAPPING).read_bytes()
+    [region] = regions(text)  # the two collisions' tasks are neighbours: one region
+    for task in (b"TASK-beef", b"TASK-cafe", b"TASK-bee2", b"TASK-caf2"):
+        assert region.count(b'"' + task + b'": {') == 2  # whole, on each side
+    ours, theirs = (pick(text, side)["mappings"] for side in ("ours", "theirs"))
+    assert ours["TASK-cafe"]["jira"] == "PROJ-2" and "jira" not in ours["TASK-beef"]
+    assert theirs["TASK-beef"]["jira"] == "PROJ-2" and "jira" not in theirs["TASK-cafe"]
+    assert ours["TASK-caf2"]["github"] == "1" and "github" not in ours["TASK-bee2"]
+    assert all("created" in entry for entry in (*ours.values(), *theirs.values()))
+    assert "1 conflicted region(s) left between markers" in proc.stderr
+    assert "`git commit`" in proc.stderr and "rebase" not in proc.stderr
+
+
+def test_during_a_rebase_the_sides_are_upstream_and_your_commit(tmp_path: Path) -> None:
+    repo = two_collisions(tmp_path)
+    git(repo, "checkout", "-q", "side")
+    proc = git(repo, "rebase", "main", check=False)
+    assert proc.returncode != 0
+    text = (repo / MAPPING).read_bytes()
+    assert b"<<<<<<< ours (upstream)\n" in text and b">>>>>>> theirs (your commit)\n" in text
+    assert "TASK-beef (your commit) and TASK-cafe (upstream)" in proc.stderr
+    assert "`git rebase --continue`" in proc.stderr and "`git commit`" not in proc.stderr
+    upstream = pick(text, "ours")["mappings"]
+    assert upstream["TASK-cafe"]["jira"] == "PROJ-2"  # main's task, the upstream
+    refused = run_extid("allocate", "TASK-0009", "github", cwd=repo)
+    assert refused.returncode == 1 and "`git rebase --continue`" in refused.stderr
