@@ -202,6 +202,7 @@ def run(
     base = _read_side(base_file, "BASE (%O)") if os.path.exists(base_file) else b""
     if ours == theirs:
         return 0
+    _raise_ledger(path, ours, theirs)
     if len(ours) >= document.LARGE_BYTES:  # a large registry: merge the changed entries only
         fast = fast_merge_mapping(base, ours, theirs)
         if fast is not None and _fast_is_final(fast, on_collision):
@@ -224,6 +225,20 @@ def run(
     Path(ours_file).write_bytes(result.render(version if version else CURRENT))
     report(name, result)
     return 0 if result.clean else 1
+
+
+def _raise_ledger(path: str | None, *sides: bytes) -> None:
+    """Both sides' numbers into the clone's ledger (see `extid.ledger`): a merge aborted, reset
+    or rebased away later must not let this clone issue them again. A large mapping side is not
+    parsed whole for it: its counters file, merged too, holds its numbers. Outside a repository
+    nothing more is imported (the store's lock and durable writes come with a ledger)."""
+    from ..ledger.local import highest, marks_of_bytes, raise_seen
+
+    marks = highest(*(marks_of_bytes(s) for s in sides if len(s) < document.LARGE_BYTES))
+    try:
+        raise_seen(Path(os.path.abspath(os.path.dirname(path or "") or ".")), marks)
+    except ExtidError as e:  # the merge itself must still happen
+        print(f"extid: warning: {path or 'merge-driver'}: ledger not raised ({e})", file=sys.stderr)
 
 
 def _read_side(path: str, role: str) -> bytes:

@@ -9,9 +9,14 @@ set it aside and restore an older version, and the merge's work would be lost fr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
+
+TYPE_CHECKING = False  # not typing's: a hook's start-up pays for every import
+if TYPE_CHECKING:
+    from ..model import CounterKey
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +38,7 @@ def run(state_dir: str | None, on_collision: str | None = None) -> int:
     paths = [str(directory / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
     existing = [p for p in paths if os.path.lexists(p)]
     if not existing:
-        return 0
+        return _deleted_by_merge(directory)
     renumbered = _renumber(directory, existing) if _wants_renumber(on_collision) else []
     for action in renumbered:
         print(f"{directory / MAPPING_FILE}: {action}", file=sys.stderr)
@@ -50,6 +55,7 @@ def run(state_dir: str | None, on_collision: str | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    _raise_ledger(directory, paths)
     lowered = _restore_lowered(directory)
     for action in lowered:
         print(f"extid post-merge: {action}", file=sys.stderr)
@@ -128,6 +134,67 @@ def _restore_lowered(state_dir: Path) -> list[str]:
                     f"put back to {old} (numbers below it may have been issued already)"
                 )
     return actions
+
+
+def _orig_head_marks(state_dir: Path) -> tuple[dict[CounterKey, int], list[str]]:
+    """The numbers the state files held at ORIG_HEAD (the commit before the merge), and the
+    files that existed there."""
+    from .. import git
+    from ..document import COUNTERS_FILE, MAPPING_FILE
+    from ..errors import ExtidError
+    from ..ledger import highest, marks_of_bytes
+
+    marks: dict[CounterKey, int] = {}
+    found: list[str] = []
+    try:
+        top = git.toplevel()
+        if top is None or not git.rev_exists(top, "ORIG_HEAD"):
+            return marks, found
+        for name in (MAPPING_FILE, COUNTERS_FILE):
+            rel = git.rel_to(top, state_dir / name)
+            blob = git.show_blob(top, f"ORIG_HEAD:{rel}")
+            if blob is None:
+                continue
+            found.append(rel)
+            marks = highest(marks, marks_of_bytes(blob))
+    except ExtidError:
+        pass
+    return marks, found
+
+
+def _raise_ledger(state_dir: Path, paths: list[str]) -> None:
+    """The clone's ledger rises to every number the merge brought in or left behind."""
+    from ..errors import ExtidError
+    from ..ledger import highest, marks_of_document, raise_seen
+    from ..store import Store
+
+    marks, _ = _orig_head_marks(state_dir)
+    with contextlib.suppress(ExtidError):  # the checks before have reported what is wrong
+        state = Store(state_dir).load()
+        raise_seen(state_dir, highest(marks, marks_of_document("counters", state.counters)))
+
+
+def _deleted_by_merge(state_dir: Path) -> int:
+    """A merge (a fast-forward, typically) that deleted the state files ORIG_HEAD had: said on
+    stderr, and their numbers kept in the clone's ledger so that no allocation reuses them."""
+    from ..ledger import raise_seen
+
+    marks, found = _orig_head_marks(state_dir)
+    if not found:
+        return 0
+    raise_seen(state_dir, marks)
+    floors = ", ".join(
+        f"{tool}{'.' + key if key else ''} {number}"
+        for (tool, key), number in sorted(marks.items(), key=str)
+    )
+    print(
+        f"extid post-merge: the merge deleted the state files {', '.join(found)} (they were at "
+        f"ORIG_HEAD); this clone's ledger keeps their highest numbers ({floors or 'none'}), so "
+        "no allocation reuses them; if the deletion was a mistake, "
+        f"`git checkout ORIG_HEAD -- {state_dir}` and commit",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _is_counter_lag(message: str) -> bool:
