@@ -82,13 +82,10 @@ def test_rebase_dropping_the_last_allocation_does_not_reissue(
     assert alloc(two_allocations, "TASK-0003") == "PROJ-3"
 
 
-def test_stash_does_not_reissue(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "repo")
-    assert alloc(repo, "TASK-0001") == "PROJ-1"
-    commit_all(repo, "PROJ-1")
-    assert alloc(repo, "TASK-0002") == "PROJ-2"
-    git(repo, "stash")
-    assert alloc(repo, "TASK-0003") == "PROJ-3"
+def test_stash_does_not_reissue(two_allocations: Path) -> None:
+    assert alloc(two_allocations, "TASK-0003") == "PROJ-3"  # not committed: stashed away
+    git(two_allocations, "stash")
+    assert alloc(two_allocations, "TASK-0004") == "PROJ-4"
 
 
 def test_remove_on_one_branch_then_allocate_on_another(tmp_path: Path) -> None:
