@@ -17,7 +17,8 @@ import pytest
 from conftest import git
 from git_helpers import STATE, ok, run_extid, setup_repo
 
-from extid.ledger import Ledger, git_common_dir
+from extid.errors import ExtidError
+from extid.ledger import Ledger, git_common_dir, journal
 from extid.mapper import ExternalIDMapper
 
 
@@ -38,9 +39,9 @@ def commit_all(repo: Path, message: str) -> None:
 
 
 def ledger_marks(repo: Path) -> dict[str, object]:
-    data = json.loads((repo / ".git" / "extid" / "ledger.json").read_text("utf-8"))
-    marks: dict[str, object] = data["marks"]
-    return marks
+    ledger = Ledger.of(repo / STATE)
+    assert ledger is not None and ledger.path == repo / ".git" / "extid" / "ledger.jsonl"
+    return ledger.read()
 
 
 @pytest.fixture
@@ -183,13 +184,62 @@ def test_fresh_clone_seeds_from_every_ref(tmp_path: Path) -> None:
 
 
 def test_seeding_happens_once(tmp_path: Path) -> None:
-    """A ledger, once written, is the clone's memory: a ref moved later is not read again."""
+    """A ledger, once written, is the clone's memory: refs are read only to build it."""
     repo = new_repo(tmp_path / "repo")
     ledger = Ledger.of(repo / STATE)
     assert ledger is not None
     with ledger.hold() as marks:
         assert marks.values == {}
-    assert json.loads(ledger.path.read_text()) == {"version": 1, "marks": {}}
+    assert ledger.path.read_bytes() == b'{"marks": {}, "version": 1}\n'
+    git(repo, "checkout", "-q", "-b", "elsewhere")
+    (repo / STATE).mkdir(parents=True)
+    (repo / STATE / "external_id_counters.json").write_text('{"counters": {"github": 9}}')
+    commit_all(repo, "a branch written by hand")
+    git(repo, "checkout", "-q", "main")
+    with ledger.hold() as marks:
+        assert marks.values == {}
+
+
+def test_a_crash_after_the_ledger_leaves_a_gap_never_a_reuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "repo")
+    assert alloc(repo, "TASK-0001") == "PROJ-1"
+    real_replace = os.replace
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError(5, "injected: the machine went down")
+
+    monkeypatch.setattr(os, "replace", crash)  # the state files' writes, after the ledger's
+    with pytest.raises(ExtidError):
+        alloc(repo, "TASK-0002")
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert "TASK-0002" not in (repo / STATE / "external_id_mapping.json").read_text()
+    assert alloc(repo, "TASK-0003") == "PROJ-3"
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_entry_starts_afresh(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "repo")
+    assert alloc(repo, "TASK-0001") == "PROJ-1"
+    path = repo / ".git" / "extid" / "ledger.jsonl"
+    with path.open("ab") as f:
+        f.write(b'{"marks": {"jira": {"PR')  # a crash mid-append: its fsync never returned
+    assert ledger_marks(repo) == {"jira": {"PROJ": 1}}
+    assert alloc(repo, "TASK-0002") == "PROJ-2"
+    assert ledger_marks(repo) == {"jira": {"PROJ": 2}}
+    assert path.read_bytes().endswith(b'\n{"marks": {"jira": {"PROJ": 2}}, "version": 1}\n')
+
+
+def test_the_ledger_is_compacted_past_its_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "COMPACT_AT", 200)
+    repo = new_repo(tmp_path / "repo")
+    for n in range(1, 8):
+        assert alloc(repo, f"TASK-000{n}") == f"PROJ-{n}"
+    lines = (repo / ".git" / "extid" / "ledger.jsonl").read_bytes().splitlines()
+    assert 1 <= len(lines) <= 5
+    assert ledger_marks(repo) == {"jira": {"PROJ": 7}}
 
 
 def test_no_repository_no_ledger(tmp_path: Path) -> None:
@@ -202,14 +252,14 @@ def test_no_repository_no_ledger(tmp_path: Path) -> None:
 def test_unreadable_ledger_is_refused_in_one_line(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "repo")
     alloc(repo, "TASK-0001")
-    path = repo / ".git" / "extid" / "ledger.json"
-    path.write_bytes(b"{not json")
+    path = repo / ".git" / "extid" / "ledger.jsonl"
+    path.write_bytes(b"{not json\n")
     os.chdir(repo)
     proc = run_extid("allocate", "TASK-0002", "jira", "--project", "PROJ", cwd=repo)
     assert proc.returncode != 0
     assert str(path) in proc.stderr and "move it aside" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert path.read_bytes() == b"{not json"
+    assert path.read_bytes() == b"{not json\n"
 
 
 @pytest.fixture
@@ -251,3 +301,22 @@ def test_post_merge_remembers_a_fast_forward_reset_away(clones: tuple[Path, Path
     ok(git(b, "pull", "-q", "--ff-only", "origin", "main"))  # no driver: the hook sees it
     ok(git(b, "reset", "-q", "--hard", "ORIG_HEAD"))
     assert alloc(b, "TASK-0b02") == "PROJ-3"
+
+
+def test_resolve_renumber_in_a_rebase_stays_above_commits_not_replayed_yet(
+    clones: tuple[Path, Path],
+) -> None:
+    """The clone's own PROJ-2 is in a commit the rebase replays after the conflict: in no file
+    in sight while `resolve --renumber` picks a number, but in the ledger."""
+    a, b = clones
+    assert alloc(a, "TASK-0a01") == "PROJ-1"
+    commit_all(a, "a: PROJ-1")
+    ok(git(a, "push", "-q", "origin", "main"))
+    assert alloc(b, "TASK-0b01") == "PROJ-1"  # created after a's: the one renumbered
+    commit_all(b, "b: PROJ-1")
+    assert alloc(b, "TASK-0b02") == "PROJ-2"
+    commit_all(b, "b: PROJ-2")
+    assert git(b, "pull", "-q", "--rebase", "origin", "main", check=False).returncode != 0
+    ok(run_extid("resolve", "--renumber", cwd=b))
+    mappings = json.loads((b / STATE / "external_id_mapping.json").read_text())["mappings"]
+    assert mappings["TASK-0b01"]["jira"] == "PROJ-3"

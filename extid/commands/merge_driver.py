@@ -22,6 +22,7 @@ from typing import Any, cast
 from .. import document
 from ..document import COUNTERS, COUNTERS_FILE, MAPPING, Kind
 from ..errors import ExtidError
+from ..ledger.local import Ledger, highest, marks_of_bytes, marks_of_document, raise_seen
 from ..merge import (
     ON_COLLISION_CHOICES,
     BytesMerge,
@@ -34,6 +35,7 @@ from ..merge import (
     newer_version,
 )
 from ..migrations import CURRENT, upgrade
+from ..model import iter_counters, set_counter
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,11 +115,14 @@ def merge_sides(
     notes = [note] if note else []
     choice = cast(OnCollision, on_collision or "conflict")
     result = merge(b, o.obj, t.obj, o.kind, on_collision=choice, on_conflict=on_conflict)
-    collided = any(c.collision for c in result.conflicts)
+    collided = bool(result.renumbered) or any(c.collision for c in result.conflicts)
     if collided and on_collision is None:
         choice = _configured_on_collision(cwd)
     if collided and choice != "conflict":
-        floor = merge_counter_floor(*_floor_docs(floor_blobs))
+        # Above every number this clone ever issued too: one in a commit a rebase has not
+        # replayed yet is in no file in sight. What the renumbering hands out is recorded.
+        ledger = Ledger.of(Path(os.path.abspath(os.path.join(cwd or "", os.path.dirname(name)))))
+        floor = merge_counter_floor(*_floor_docs(floor_blobs), _ledger_floor(ledger))
         result = merge(
             b,
             o.obj,
@@ -127,7 +132,19 @@ def merge_sides(
             on_conflict=on_conflict,
             counter_floor=floor,
         )
+        if ledger is not None and result.renumbered:
+            with ledger.hold() as marks:
+                marks.raise_to(marks_of_document(result.kind, result.doc))
+                marks.flush()
     return result, newer_version(o.version, t.version), notes
+
+
+def _ledger_floor(ledger: Ledger | None) -> dict[str, Any]:
+    """The clone's ledger as a counters document (each mark + 1)."""
+    counters: dict[str, Any] = {}
+    for (tool, key), mark in iter_counters(ledger.read() if ledger is not None else {}):
+        set_counter(counters, tool, key, mark + 1)
+    return {"counters": counters}
 
 
 def _configured_on_collision(cwd: str | None) -> OnCollision:
@@ -232,8 +249,6 @@ def _raise_ledger(path: str | None, *sides: bytes) -> None:
     or rebased away later must not let this clone issue them again. A large mapping side is not
     parsed whole for it: its counters file, merged too, holds its numbers. Outside a repository
     nothing more is imported (the store's lock and durable writes come with a ledger)."""
-    from ..ledger.local import highest, marks_of_bytes, raise_seen
-
     marks = highest(*(marks_of_bytes(s) for s in sides if len(s) < document.LARGE_BYTES))
     try:
         raise_seen(Path(os.path.abspath(os.path.dirname(path or "") or ".")), marks)

@@ -4,6 +4,7 @@ rewind them, so that a number, once issued, is never issued again.
 - `local`: the per-clone ledger in git's common directory (always on). An allocation asks
   `Marks.issue(tool, key, floor)` for its number under the ledger's lock: the one entry point
   a remote ledger extends;
+- `journal`: the ledger's file, an append-only log of JSON lines (one fsync per entry);
 - `seed`: a clone's first ledger, from the state files at HEAD and at every ref.
 """
 

@@ -2,19 +2,19 @@
 tool/key, kept in git's common directory where checkout, reset, revert, rebase, stash and
 branch deletion cannot rewind it.
 
-`<git-common-dir>/extid/ledger.json` (untracked, shared by every worktree of the clone) holds
-`{"version": 1, "marks": {...}}`, the marks shaped like the counters (`"github": 7`,
-`"jira": {"PROJ": 12}`) but each the highest number *used*, not the next one. Its lock,
-`ledger.lock` beside it, is taken inside a state directory's lock, never the other way round,
-so the worktrees of one clone (each with its own state directory and lock) exclude each other
+`<git-common-dir>/extid/ledger.jsonl` (untracked, shared by every worktree of the clone) holds
+lines `{"version": 1, "marks": {...}}` (see `journal`), the marks shaped like the counters
+(`"github": 7`, `"jira": {"PROJ": 12}`) but each the highest number *used*, not the next one.
+Its lock, `ledger.lock` beside it, is taken inside a state directory's lock, never the other way
+round, so the worktrees of one clone (each with its own state directory and lock) exclude each other
 for as long as an allocation takes.
 
 Allocation (`Store.transaction` / `Store.tracked` hold the ledger as `State.ledger`):
 `Marks.issue(tool, key, floor)` is the one place a number is chosen: max(the files' floor,
 mark + 1), recorded as the new mark. A remote ledger plugs in there: it reserves the number
 (or a lease) on the remote before `issue` returns. `Marks.settle` raises the marks to the
-counters about to be written and those counters to the marks; `Marks.flush` writes the ledger
-atomically and durably *before* the state files, so a crash in between leaves a gap, never a
+counters about to be written and those counters to the marks; `Marks.flush` appends to the
+ledger durably *before* the state files are written, so a crash in between leaves a gap, never a
 number issued twice.
 
 A clone without a ledger (a fresh clone, the first run of this version) seeds it once, under
@@ -25,7 +25,6 @@ there is no ledger and the files alone decide, as before.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +33,14 @@ from typing import Any
 from .. import model
 from ..errors import ExtidError
 from ..ids import KEYED_TOOLS, TOOLS
+from . import journal
 
 # The store's durable layer and lock are imported where the ledger is held, not here: the merge
 # driver asks `git_common_dir` first, and outside a repository it must stay as light as before.
 
 LEDGER_DIR = "extid"
-LEDGER_FILE = "ledger.json"
+LEDGER_FILE = "ledger.jsonl"
 LEDGER_LOCK = "ledger.lock"
-VERSION = 1
 
 
 # --- where -----------------------------------------------------------------------------------
@@ -128,29 +127,15 @@ def marks_of_bytes(data: bytes) -> dict[model.CounterKey, int]:
     return marks_of_document(kind, doc) if isinstance(doc, dict) else {}
 
 
-def _checked(data: bytes, name: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and doc.get("version") == VERSION:
-        marks = doc.get("marks")
-        if isinstance(marks, dict):
-            return marks
-    raise ExtidError(
-        f"{name}: not an extid ledger (unreadable JSON or unknown version); move it aside "
-        "and run the command again to rebuild it from the state files at every git ref"
-    )
-
-
 class Marks:
     """The ledger's marks while its lock is held: read once per hold, raised in memory, written
     by `flush`. Never lowered."""
 
-    def __init__(self, ledger: Ledger, marks: dict[str, Any], dirty: bool) -> None:
+    def __init__(self, ledger: Ledger, marks: dict[str, Any], size: int) -> None:
         self.ledger = ledger
         self.values = marks
-        self.dirty = dirty
+        self.dirty = size == 0  # a new ledger is written even if empty: a clone is seeded once
+        self.size = size
 
     def get(self, tool: str, key: str | None) -> int:
         return model.get_counter(self.values, tool, key)
@@ -181,9 +166,9 @@ class Marks:
                 _raise_counter(counters, tool, None, self.get(tool, None) + 1)
 
     def flush(self) -> None:
-        """Write the marks durably if they rose (atomic rename, file and directory fsync)."""
+        """Write the marks durably if they rose (`journal.append`: one fsync)."""
         if self.dirty:
-            self.ledger.write(self.values)
+            self.size = journal.append(self.ledger.path, self.values, self.size)
             self.dirty = False
 
 
@@ -233,13 +218,13 @@ class Ledger:
         from ..store.durable import read_bytes
 
         data = read_bytes(self.path)
-        if data is not None:
-            return Marks(self, _checked(data, str(self.path)), dirty=False)
+        if data:
+            return Marks(self, journal.current(data, str(self.path)), len(data))
         from .seed import seed
 
-        marks = Marks(self, {}, dirty=True)
+        marks = Marks(self, {}, 0)
         marks.raise_to(seed(self.state_dir))
-        marks.flush()  # even if empty: a clone is seeded once
+        marks.flush()
         return marks
 
     def read(self) -> dict[str, Any]:
@@ -247,13 +232,7 @@ class Ledger:
         from ..store.durable import read_bytes
 
         data = read_bytes(self.path)
-        return {} if data is None else _checked(data, str(self.path))
-
-    def write(self, marks: dict[str, Any]) -> None:
-        from ..store.durable import atomic_write
-
-        text = json.dumps({"version": VERSION, "marks": marks}, indent=2, sort_keys=True)
-        atomic_write(self.path, text.encode() + b"\n")
+        return {} if not data else journal.current(data, str(self.path))
 
 
 def raise_seen(start: Path, marks: dict[model.CounterKey, int]) -> None:
