@@ -1,8 +1,10 @@
 """`extid post-merge`: check the state after a merge or rebase (the git hooks run it).
 
 Validates both files, reconciles counters (through the store: raised above every used number,
-written durably), and reports external-ID collisions and unresolved conflicts. Exit 1 on any
-problem. A file that is still conflicted is only reported, never "recovered": the store would
+written durably), raises the clone's ledger with the numbers the files hold now and held at
+ORIG_HEAD, and reports external-ID collisions and unresolved conflicts. A merge that deleted the
+state files is reported (the ledger keeps their numbers, so the next allocation is safe). Exit 1
+on any problem. A file that is still conflicted is only reported, never "recovered": the store would
 set it aside and restore an older version, and the merge's work would be lost from view.
 """
 

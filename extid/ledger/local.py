@@ -190,9 +190,10 @@ class Ledger:
 
     @classmethod
     def of(cls, state_dir: Path) -> Ledger | None:
-        """The ledger of the clone holding `state_dir`, None outside a git repository."""
+        """The ledger of the clone holding `state_dir`, None outside a git repository (or
+        where `.git` names a directory that does not exist: nothing is created there)."""
         common = git_common_dir(state_dir)
-        return None if common is None else cls(common, state_dir)
+        return None if common is None or not common.is_dir() else cls(common, state_dir)
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
