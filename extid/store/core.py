@@ -3,11 +3,14 @@ transactions that write both files durably, counters first.
 
 Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 
-1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers;
+1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers; inside a git repository,
+   hold the clone's ledger too (`extid.ledger`, `State.ledger`);
 2. read both files (restoring one whose bytes are not JSON, see `Store._load_locked`), hand
    the `State` to the caller;
-3. on a clean exit, if a document changed: reconcile counters, set `updated`, validate both;
-4. counters file first: `create_backup` then `atomic_write` (no directory fsync yet);
+3. on a clean exit, if a document changed: reconcile counters (with the ledger's marks too),
+   set `updated`, validate both;
+4. the ledger's new marks (`Marks.flush`), then the counters file: `create_backup` then
+   `atomic_write` (no directory fsync yet);
 5. mapping file second: `create_backup` then `atomic_write`, whose directory fsync makes
    both renames durable.
 
