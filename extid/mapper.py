@@ -131,10 +131,11 @@ class Batch:
             return existing
         counters = self.state.counter_values
         number = max(model.get_counter(counters, tool, key), 1)
+        while self._holder(tool, ids.format_external(tool, key, number)) is not None:
+            number += 1  # only a hand-edited file gets here
+        if self.state.ledger is not None:  # above all this clone ever issued, whatever git did
+            number = self.state.ledger.issue(tool, key, number)
         external = ids.format_external(tool, key, number)
-        while self._holder(tool, external) is not None:  # only a hand-edited file gets here
-            number += 1
-            external = ids.format_external(tool, key, number)
         if number >= ids.MAX_COUNTER:
             raise ExtidError(f"{tool} counter {key or ''} is exhausted (2**53)")
         stored, _ = self._entry(internal_id)

@@ -17,7 +17,6 @@ from typing import Any
 from .document import COUNTERS, COUNTERS_FILE, MAPPING, MAPPING_FILE
 from .errors import ExtidError
 from .guards import held
-from .merge import merge_counter_floor
 from .model import get_counter, iter_counters, set_counter
 
 
@@ -96,14 +95,15 @@ def make_room(
     ours: dict[str, Any],
     theirs: dict[str, Any],
     on_collision: Callable[[], str],
-    floor_blobs: Callable[[], list[bytes]] | None,
+    counter_floor: Callable[[], dict[tuple[str, str | None], int]],
 ) -> None:
     """Counters merged where both sides issued numbers of one tool/key since the base: those
-        numbers collide in the mapping, whose driver renumbers one task of each pair from above
-        every counter in sight (`floor_blobs`). The merged counter goes up by as many, from that
-        floor, so the merge result (the merge commit, merge-tree's tree) is consistent without a
-        rewrite. Only where collisions are renumbered (`on_collision()` is not "conflict": renumber,
-    or `resolve --ours/--theirs`, which renumber the other task); a gap costs nothing."""
+    numbers collide in the mapping, whose driver renumbers one task of each pair from above
+    every counter in sight and the clone's ledger (`counter_floor()`, the driver's floor). The
+    merged counter goes up by as many, from that floor, so the merge result (the merge commit,
+    merge-tree's tree) is consistent without a rewrite. Only where collisions are renumbered
+    (`on_collision()` is not "conflict": renumber, or `resolve --ours/--theirs`, which renumber
+    the other task); a gap costs nothing."""
     bc, oc, tc = ((d or {}).get("counters") or {} for d in (base, ours, theirs))
     room: dict[tuple[str, str | None], int] = {}
     for (tool, key), mine in iter_counters(oc):
@@ -113,7 +113,7 @@ def make_room(
             room[(tool, key)] = min(mine, other) - start
     if not room or on_collision() == "conflict":
         return
-    floor = merge_counter_floor(*floor_docs(floor_blobs))
+    floor = counter_floor()
     counters = merged["counters"]
     for (tool, key), extra in sorted(room.items(), key=str):
         start = max(get_counter(counters, tool, key), floor.get((tool, key), 0))

@@ -46,16 +46,31 @@ def allocate(repo: Path, task: str, tool: str, project: str | None = None) -> st
     return ok(extid(repo, *args)).stdout.strip()
 
 
+def teammate(repo: Path) -> Path:
+    """A second clone of `repo`, made before the allocations a test collides. Two clones are how
+    two tasks really come to hold one number: one clone's ledger never issues a number twice,
+    whatever git does to its files (branches of one clone get different numbers)."""
+    mate = repo.parent / f"{repo.name}-teammate"
+    git(repo.parent, "clone", "-q", str(repo), mate.name)
+    return mate
+
+
+def push_branch(mate: Path, name: str, message: str) -> None:
+    """Commit the teammate's work and push it to `repo` as branch `name` (not checked out)."""
+    commit(mate, message)
+    git(mate, "push", "-q", "origin", f"HEAD:refs/heads/{name}")
+
+
 def diverge(repo: Path, side: tuple[str, str] = ("jira", "PROJ")) -> None:
     """Branches `side` and `main` each take the next jira PROJ number for a different task
-    (TASK-beef on side, TASK-cafe on main): a collision once merged; `main` checked out.
-    `side`: the tool and key side allocates from instead (no collision)."""
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", *side)
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
+    (TASK-beef on side, allocated in a teammate's clone and pushed; TASK-cafe on main): a
+    collision once merged; `main` checked out. `side`: the tool and key side allocates from
+    instead (no collision)."""
+    mate = teammate(repo)
     allocate(repo, "TASK-cafe", "jira", "PROJ")
     commit(repo, "main")
+    allocate(mate, "TASK-beef", *side)
+    push_branch(mate, "side", "side")
 
 
 def mapping(repo: Path) -> dict[str, Any]:

@@ -137,10 +137,10 @@ class Syscalls:
             monkeypatch.setattr(os, name, self._wrap(name, getattr(os, name)))
         save = Store._save
 
-        def spying_save(store: Store, files: Any) -> None:
+        def spying_save(store: Store, files: Any, ledger: Any = None) -> None:
             self.active_thread = threading.get_ident()
             try:
-                save(store, files)
+                save(store, files, ledger)
             finally:
                 self.active_thread = None
 

@@ -19,7 +19,6 @@ from git_helpers import (
     STATE,
     allocate,
     commit,
-    diverge,
     extid,
     has_markers,
     ok,
@@ -55,8 +54,14 @@ def _relative_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _colliding_merge(here: Path) -> None:
-    """Two branches take PROJ-1 for different tasks; merged with git's line merge (no driver)."""
-    diverge(here)
+    """Two branches hold PROJ-1 for different tasks, each recorded as the tool assigned it (one
+    clone's own allocations never collide); merged with git's line merge (no driver)."""
+    git(here, "checkout", "-q", "-b", "side")
+    ok(extid(here, "record", "TASK-beef", "jira", "PROJ-1"))
+    commit(here, "side")
+    git(here, "checkout", "-q", "main")
+    ok(extid(here, "record", "TASK-cafe", "jira", "PROJ-1"))
+    commit(here, "main")
     assert git(here, "merge", "side", check=False).returncode == 1
 
 

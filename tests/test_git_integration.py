@@ -21,7 +21,9 @@ from git_helpers import (
     has_markers,
     mapping,
     ok,
+    push_branch,
     setup_repo,
+    teammate,
     unmerged,
     used_numbers,
 )
@@ -53,15 +55,15 @@ def assert_sound(repo: Path) -> None:
 
 
 def diverge(repo: Path) -> None:
-    """`side` allocates for TASK-B0B1 and main for TASK-AAA1, on different tools."""
-    branch(repo, "side")
-    allocate(repo, "TASK-B0B1", "linear", "TEAM")
-    allocate(repo, "TASK-B0B1", "github")
-    commit(repo, "side allocates")
-    checkout(repo, "main")
+    """`side` (a teammate's clone, pushed) allocates for TASK-B0B1 and main for TASK-AAA1, on
+    different tools, and both for github."""
+    mate = teammate(repo)
     allocate(repo, "TASK-AAA1", "jira", "PROJ")
     allocate(repo, "TASK-AAA2", "github")
     commit(repo, "main allocates")
+    allocate(mate, "TASK-B0B1", "linear", "TEAM")
+    allocate(mate, "TASK-B0B1", "github")
+    push_branch(mate, "side", "side allocates")
 
 
 # --- clean merges --------------------------------------------------------------------------
@@ -269,13 +271,13 @@ def test_delete_against_modify(repo: Path) -> None:
 
 
 def collide(repo: Path) -> None:
-    """Both branches allocate the next jira number for different tasks."""
-    branch(repo, "side")
-    allocate(repo, "TASK-B0B1", "jira", "PROJ")
-    commit(repo, "side")
-    checkout(repo, "main")
+    """Two clones allocate the next jira number for different tasks: `side` (a teammate's clone,
+    pushed) and main."""
+    mate = teammate(repo)
     allocate(repo, "TASK-AAA1", "jira", "PROJ")
     commit(repo, "main")
+    allocate(mate, "TASK-B0B1", "jira", "PROJ")
+    push_branch(mate, "side", "side")
 
 
 def test_collision_is_a_conflict_by_default_then_renumbered_by_resolve(repo: Path) -> None:

@@ -66,10 +66,10 @@ if kill_at:  # die at the kill_at-th syscall of the saves: inside the write sequ
     calls, active = [0], [False]
     save = Store._save
 
-    def spying_save(self, files):
+    def spying_save(self, files, ledger=None):
         active[0] = True
         try:
-            save(self, files)
+            save(self, files, ledger)
         finally:
             active[0] = False
 

@@ -2,7 +2,8 @@
 
 In a throwaway git repository: allocate and record IDs across the four tools, look them up,
 then let two branches allocate concurrently and merge them through the merge driver, and
-finally cause a real collision (both branches take the next Jira number) and resolve it.
+finally cause a real collision (a teammate's clone takes the same next Jira number) and
+resolve it.
 Every step is a real `extid` or `git` process, printed as the user would type it.
 """
 
@@ -59,12 +60,18 @@ class Demo:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def sh(self, *argv: str, show: bool = True, ok: Sequence[int] = (0,)) -> str:
-        """Run a command in the demo repo, echo it like a terminal, and return its stdout."""
+    def sh(
+        self, *argv: str, show: bool = True, ok: Sequence[int] = (0,), cwd: Path | None = None
+    ) -> str:
+        """Run a command in the demo repo (or in `cwd`, a teammate's clone), echo it like a
+        terminal, and return its stdout."""
         cmd = [sys.executable, "-m", "extid", *argv[1:]] if argv[0] == "extid" else list(argv)
         if show:
-            print(f"$ {' '.join(_quote(a) for a in argv)}")
-        proc = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True)
+            prompt = "$" if cwd is None else f"{cwd.name}$"
+            print(f"{prompt} {' '.join(_quote(a) for a in argv)}")
+        proc = subprocess.run(
+            cmd, cwd=cwd or self.root, env=self.env, capture_output=True, text=True
+        )
         output = (proc.stdout + proc.stderr).rstrip()
         if show and output:
             print(_indent(output))
@@ -132,11 +139,18 @@ class Demo:
         self.sh("extid", "list")
 
     def collision(self) -> None:
-        self.heading("A real collision: both branches take the next Jira number")
-        self.sh("git", "checkout", "-q", "-b", "feature-b")
-        self.sh("extid", "allocate", "TASK-beef", "jira", "--project", "PROJ")
-        self.sh("git", "commit", "-q", "-am", "feature-b: track TASK-beef")
-        self.sh("git", "checkout", "-q", "main")
+        self.heading("A real collision: a teammate's clone takes the next Jira number too")
+        print("  (one clone never issues a number twice, whatever git does: its ledger in")
+        print("   .git/extid remembers; two clones meet only when their work is merged)")
+        with tempfile.TemporaryDirectory(prefix="extid-demo-teammate-") as tmp:
+            mate = Path(tmp) / "teammate"
+            self.sh("git", "clone", "-q", str(self.root), str(mate))
+            for key, value in (("user.name", "Teammate"), ("user.email", "mate@extid.invalid")):
+                self.sh("git", "config", key, value, show=False, cwd=mate)
+            self.sh("extid", "install", cwd=mate)
+            self.sh("extid", "allocate", "TASK-beef", "jira", "--project", "PROJ", cwd=mate)
+            self.sh("git", "commit", "-q", "-am", "feature-b: track TASK-beef", cwd=mate)
+            self.sh("git", "push", "-q", "origin", "HEAD:feature-b", cwd=mate)
         self.sh("extid", "allocate", "TASK-cafe", "jira", "--project", "PROJ")
         self.sh("git", "commit", "-q", "-am", "main: track TASK-cafe")
         print("  (the driver never merges two tasks onto one ID silently: it stops the merge)")

@@ -21,6 +21,7 @@ from typing import Any, cast
 from .. import document
 from ..document import COUNTERS, MAPPING, Kind
 from ..errors import ExtidError
+from ..ledger.local import Ledger, highest, marks_of_bytes, marks_of_document, raise_seen
 from ..merge import (
     ON_COLLISION_CHOICES,
     BytesMerge,
@@ -34,7 +35,7 @@ from ..merge import (
 )
 from ..merge_context import floor_docs, make_room, published, published_mappings, sibling_counters
 from ..migrations import CURRENT, upgrade
-from ..model import adopt_counters, holds_last_used
+from ..model import adopt_counters, holds_last_used, iter_counters, set_counter
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,11 +119,18 @@ def merge_sides(
     notes = [note] if note else []
     choice = cast(OnCollision, on_collision or "conflict")
     result = merge(b, o.obj, t.obj, o.kind, on_collision=choice, on_conflict=on_conflict)
-    collided = any(c.collision for c in result.conflicts)
+    collided = bool(result.renumbered) or any(c.collision for c in result.conflicts)
     if collided and on_collision is None:
         choice = _configured_on_collision(cwd)
+    # Above every number this clone ever issued too: one in a commit a rebase has not replayed
+    # yet is in no file in sight. What a renumbering hands out is recorded there.
+    ledger = Ledger.of(Path(os.path.abspath(os.path.join(cwd or "", os.path.dirname(name)))))
+
+    def counter_floor() -> dict[tuple[str, str | None], int]:
+        return merge_counter_floor(*floor_docs(floor_blobs), _ledger_floor(ledger))
+
     if collided and choice != "conflict":
-        floor = merge_counter_floor(*floor_docs(floor_blobs))
+        floor = counter_floor()
         result = merge(
             b,
             o.obj,
@@ -140,9 +148,21 @@ def merge_sides(
             o.obj,
             t.obj,
             lambda: on_collision or _configured_on_collision(cwd),
-            floor_blobs,
+            counter_floor,
         )
+    if ledger is not None and result.renumbered:
+        with ledger.hold() as marks:
+            marks.raise_to(marks_of_document(result.kind, result.doc))
+            marks.flush()
     return result, newer_version(o.version, t.version), notes
+
+
+def _ledger_floor(ledger: Ledger | None) -> dict[str, Any]:
+    """The clone's ledger as a counters document (each mark + 1)."""
+    counters: dict[str, Any] = {}
+    for (tool, key), mark in iter_counters(ledger.read() if ledger is not None else {}):
+        set_counter(counters, tool, key, mark + 1)
+    return {"counters": counters}
 
 
 def _configured_on_collision(cwd: str | None) -> OnCollision:
@@ -184,6 +204,7 @@ def run(
     base = _read_side(base_file, "BASE (%O)") if os.path.exists(base_file) else b""
     if ours == theirs:
         return 0
+    _raise_ledger(path, ours, theirs)
     if len(ours) >= document.LARGE_BYTES:  # a large registry: merge the changed entries only
         fast = fast_merge_mapping(base, ours, theirs)
         if fast is not None and _fast_is_final(fast, on_collision):
@@ -209,6 +230,18 @@ def run(
     Path(ours_file).write_bytes(data)
     report(name, result, data, sides)
     return 0 if result.clean else 1
+
+
+def _raise_ledger(path: str | None, *sides: bytes) -> None:
+    """Both sides' numbers into the clone's ledger (see `extid.ledger`): a merge aborted, reset
+    or rebased away later must not let this clone issue them again. A large mapping side is not
+    parsed whole for it: its counters file, merged too, holds its numbers. Outside a repository
+    nothing more is imported (the store's lock and durable writes come with a ledger)."""
+    marks = highest(*(marks_of_bytes(s) for s in sides if len(s) < document.LARGE_BYTES))
+    try:
+        raise_seen(Path(os.path.abspath(os.path.dirname(path or "") or ".")), marks)
+    except ExtidError as e:  # the merge itself must still happen
+        print(f"extid: warning: {path or 'merge-driver'}: ledger not raised ({e})", file=sys.stderr)
 
 
 def _read_side(path: str, role: str) -> bytes:

@@ -3,17 +3,25 @@
 
 Validates both files, reconciles counters (through the store: raised above every used number,
 written durably), puts back counters the operation lowered below their value in the commits it
-replaced, and reports external-ID collisions and unresolved conflicts. Exit 1 on any problem. A
-file that is still conflicted is only reported, never "recovered": the store would set it aside
-and restore an older version, and the merge's work would be lost from view.
+replaced, raises the clone's ledger with the numbers the files hold now and held at ORIG_HEAD,
+and reports external-ID collisions and unresolved conflicts. A merge that deleted the state
+files is reported with the way back (the ledger keeps their numbers, so the next allocation is
+safe). Exit 1 on any problem. A file that is still conflicted is only reported, never
+"recovered": the store would set it aside and restore an older version, and the merge's work
+would be lost from view.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
+
+TYPE_CHECKING = False  # not typing's: a hook's start-up pays for every import
+if TYPE_CHECKING:
+    from ..model import CounterKey
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +54,7 @@ def run(
     for line in deleted:
         print(f"extid post-merge: {line}", file=sys.stderr)
     if not existing:
-        return 1 if deleted else 0
+        return 1 if _keep_floor(directory) or deleted else 0
     renumbered = _renumber(directory, existing) if _wants_renumber(on_collision) else []
     for action in renumbered:
         print(f"{directory / MAPPING_FILE}: {action}", file=sys.stderr)
@@ -63,6 +71,7 @@ def run(
             file=sys.stderr,
         )
         return 1
+    _raise_ledger(directory, paths)
     lowered = _restore_lowered(directory, *_replaced_commits(rewritten))
     for action in lowered:
         print(f"extid post-merge: {action}", file=sys.stderr)
@@ -193,6 +202,65 @@ def _restore_lowered(state_dir: Path, operation: str, revisions: list[str]) -> l
                     f"put back to {old} (numbers below it may have been issued already)"
                 )
     return actions
+
+
+def _orig_head_marks(state_dir: Path) -> tuple[dict[CounterKey, int], list[str]]:
+    """The numbers the state files held at ORIG_HEAD (the commit before the merge), and the
+    files that existed there."""
+    from .. import git
+    from ..document import COUNTERS_FILE, MAPPING_FILE
+    from ..errors import ExtidError
+    from ..ledger import highest, marks_of_bytes
+
+    marks: dict[CounterKey, int] = {}
+    found: list[str] = []
+    try:
+        top = git.toplevel()
+        if top is None or not git.rev_exists(top, "ORIG_HEAD"):
+            return marks, found
+        for name in (MAPPING_FILE, COUNTERS_FILE):
+            rel = git.rel_to(top, state_dir / name)
+            blob = git.show_blob(top, f"ORIG_HEAD:{rel}")
+            if blob is None:
+                continue
+            found.append(rel)
+            marks = highest(marks, marks_of_bytes(blob))
+    except ExtidError:
+        pass
+    return marks, found
+
+
+def _raise_ledger(state_dir: Path, paths: list[str]) -> None:
+    """The clone's ledger rises to every number the merge brought in or left behind."""
+    from ..errors import ExtidError
+    from ..ledger import highest, marks_of_document, raise_seen
+    from ..store import Store
+
+    marks, _ = _orig_head_marks(state_dir)
+    with contextlib.suppress(ExtidError):  # the checks before have reported what is wrong
+        state = Store(state_dir).load()
+        raise_seen(state_dir, highest(marks, marks_of_document("counters", state.counters)))
+
+
+def _keep_floor(state_dir: Path) -> bool:
+    """After a merge (a fast-forward, typically) that deleted the state files ORIG_HEAD had:
+    their numbers kept in the clone's ledger so that no allocation reuses them, said on stderr."""
+    from ..ledger import raise_seen
+
+    marks, found = _orig_head_marks(state_dir)
+    if not found:
+        return False
+    raise_seen(state_dir, marks)
+    floors = ", ".join(
+        f"{tool}{'.' + key if key else ''} {number}"
+        for (tool, key), number in sorted(marks.items(), key=str)
+    )
+    print(
+        f"extid post-merge: the merge deleted the state files {', '.join(found)}; this clone's "
+        f"ledger keeps their highest numbers ({floors or 'none'}), so no allocation reuses them",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _is_counter_lag(message: str) -> bool:

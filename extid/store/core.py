@@ -3,11 +3,14 @@ transactions that write both files durably, counters first.
 
 Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 
-1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers;
+1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers; inside a git repository,
+   hold the clone's ledger too (`extid.ledger`, `State.ledger`);
 2. read both files (restoring one whose bytes are not JSON, see `Store._load_locked`), hand
    the `State` to the caller;
-3. on a clean exit, if a document changed: reconcile counters, set `updated`, validate both;
-4. counters file first: `create_backup` then `atomic_write` (no directory fsync yet);
+3. on a clean exit, if a document changed: reconcile counters (with the ledger's marks too),
+   set `updated`, validate both;
+4. the ledger's new marks (`Marks.flush`), then the counters file: `create_backup` then
+   `atomic_write` (no directory fsync yet);
 5. mapping file second: `create_backup` then `atomic_write`, whose directory fsync makes
    both renames durable.
 
@@ -24,7 +27,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import migrations, model
 from ..document import COUNTERS, COUNTERS_FILE, MAPPING, MAPPING_FILE, Kind
@@ -43,6 +46,9 @@ from .locate import absolute, resolve_state_dir
 from .lock import LOCK_FILE, DirLock, held, timeout_setting
 from .state import State, reconciled
 from .tracked import FastPath, Tracker
+
+if TYPE_CHECKING:
+    from ..ledger import Ledger, Marks
 
 
 def refusal(error: ExtidError) -> ExtidError:
@@ -80,6 +86,7 @@ class Store:
         self._fast = FastPath(self)
         self._real_dir: str | None = None
         self._ignored = False  # whether the state directory's .gitignore is known to exist
+        self._ledger: Ledger | bool | None = False  # False: not looked for yet
 
     def __repr__(self) -> str:
         return f"Store({str(self.state_dir)!r})"
@@ -109,6 +116,17 @@ class Store:
                 if not self._ignored:  # one lstat per Store: the first write makes it
                     self._ignored = maintenance.gitignore_if_missing(self.state_dir)
             yield
+
+    def ledger_hold(self) -> contextlib.AbstractContextManager[Marks | None]:
+        """Hold the clone's ledger (see `extid.ledger.local`), inside this directory's lock;
+        yields None outside a git repository."""
+        if self._ledger is False:
+            from ..ledger import Ledger  # not at import time: the ledger uses this package
+
+            self._ledger = Ledger.of(self.state_dir)
+        if isinstance(self._ledger, bool) or self._ledger is None:
+            return contextlib.nullcontext()
+        return self._ledger.hold()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -181,9 +199,9 @@ class Store:
     def _write(self, kind: Kind, doc: dict[str, Any], version: str) -> None:
         self._save({kind: codec.encode(doc, kind, version, str(self.path(kind)))})
 
-    def _save(self, files: dict[Kind, bytes]) -> None:
-        """Write the given files, counters first, each after making its `.bak`: every
-        transaction's writes go through here.
+    def _save(self, files: dict[Kind, bytes], ledger: Marks | None = None) -> None:
+        """Write the clone's `ledger` (when given), then the given files, counters first, each
+        after making its `.bak`: every transaction's writes go through here.
 
         One directory fsync, after the last rename, makes every name change durable (a third
         of the cost of a save on top of the bare write, measured). Journaling file systems
@@ -193,6 +211,8 @@ class Store:
         counters above the numbers used (`model.reconcile`), and that allocation was never
         acknowledged.
         """
+        if ledger is not None:
+            ledger.flush()  # a crash after it leaves a gap, never a number issued twice
         kinds = [kind for kind in (COUNTERS, MAPPING) if kind in files]
         for kind in kinds:
             path = str(self.path(kind))
@@ -209,13 +229,18 @@ class Store:
             if hold[1] is not None:
                 yield hold[1]
                 return
-            state = self._load_locked()
-            hold[1] = state
-            try:
-                yield state
-            finally:
-                hold[1] = None
-            self._commit(state)
+            with self.ledger_hold() as marks:
+                state = self._load_locked()
+                state.ledger = marks
+                hold[1] = state
+                try:
+                    yield state
+                finally:
+                    hold[1] = None
+                try:
+                    self._commit(state)
+                finally:
+                    state.ledger = None  # the marks are good only while the ledger is held
 
     def _commit(self, state: State) -> None:
         from ..validate import check_document, check_pair
@@ -226,6 +251,8 @@ class Store:
         high = model.highest_used(state.mappings)  # one pass serves both rules below
         if mapping_changed:
             model.reconcile(state.counter_values, state.mappings, high)
+        if state.ledger is not None:
+            state.ledger.settle(state.counter_values)
         dirty = [kind for kind in (COUNTERS, MAPPING) if state.changed(kind)]
         now = codec.utc_now()
         for kind in dirty:
@@ -240,7 +267,8 @@ class Store:
             {
                 kind: codec.encode(state.doc(kind), kind, state.version(kind), str(self.path(kind)))
                 for kind in dirty
-            }
+            },
+            state.ledger,
         )
         state.remember()
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import migrations, model
 from ..document import COUNTERS, MAPPING, Kind
+
+if TYPE_CHECKING:
+    from ..ledger import Marks
 
 
 @dataclass
@@ -24,6 +27,8 @@ class State:
     counters_version: str = migrations.CURRENT
     # Copies as loaded (after reconciling): what "changed" is measured against.
     _seen: dict[Kind, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The clone's ledger, held while a transaction is open (None outside a git repository).
+    ledger: Marks | None = field(default=None, repr=False, compare=False)
 
     @property
     def mappings(self) -> dict[str, Any]:

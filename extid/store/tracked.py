@@ -79,21 +79,32 @@ class FastPath:
                 with store.transaction() as state:
                     yield state, None
                 return
-            tracker = Tracker(snapshot.state, snapshot.index)
-            counters_before = copy3(snapshot.state.counters)
-            hold[1] = snapshot.state
-            try:
-                yield snapshot.state, tracker
-            except BaseException:
-                # A refusal before any change (a conflict, a bad argument) keeps the snapshot:
-                # rebuilding it costs a whole parse. Anything touched drops it.
-                if not tracker.before and snapshot.state.counters == counters_before:
-                    self.snapshot = snapshot
-                raise
-            finally:
-                hold[1] = None
-            self._commit(snapshot, tracker, counters_before)
-            self.snapshot = snapshot  # only once all is written: a failure drops it
+            with store.ledger_hold() as marks:
+                try:
+                    snapshot.state.ledger = marks
+                    yield from self._tracked(snapshot, hold)
+                finally:
+                    snapshot.state.ledger = None  # good only while the ledger is held
+
+    def _tracked(
+        self, snapshot: Snapshot, hold: list[Any]
+    ) -> Iterator[tuple[State, Tracker | None]]:
+        """One tracked transaction on `snapshot`, under both locks."""
+        tracker = Tracker(snapshot.state, snapshot.index)
+        counters_before = copy3(snapshot.state.counters)
+        hold[1] = snapshot.state
+        try:
+            yield snapshot.state, tracker
+        except BaseException:
+            # A refusal before any change (a conflict, a bad argument) keeps the snapshot:
+            # rebuilding it costs a whole parse. Anything touched drops it.
+            if not tracker.before and snapshot.state.counters == counters_before:
+                self.snapshot = snapshot
+            raise
+        finally:
+            hold[1] = None
+        self._commit(snapshot, tracker, counters_before)
+        self.snapshot = snapshot  # only once all is written: a failure drops it
 
     def _preload(self) -> None:
         """Parse and validate the whole registry before taking the lock, the first time: it
@@ -193,6 +204,8 @@ class FastPath:
         problems = _reindex(snapshot.index, tracker, changed, m_name)
         if changed:
             model.reconcile(state.counter_values, state.mappings, snapshot.index.high)
+        if state.ledger is not None:
+            state.ledger.settle(state.counter_values)
         dirty = [COUNTERS] if state.counters != counters_before else []
         dirty += [MAPPING] if changed else []
         if not dirty:
@@ -206,7 +219,7 @@ class FastPath:
         if problems:
             raise ValidationError(problems)
         written = {kind: self._encode(snapshot, kind, changed) for kind in dirty}
-        store._save(written)
+        store._save(written, state.ledger)
         snapshot.raw = (
             written.get(MAPPING, snapshot.raw[0]),
             written.get(COUNTERS, snapshot.raw[1]),

@@ -1,0 +1,33 @@
+"""The allocation ledger: high-water marks of issued numbers kept where git history cannot
+rewind them, so that a number, once issued, is never issued again.
+
+- `local`: the per-clone ledger in git's common directory (always on). An allocation asks
+  `Marks.issue(tool, key, floor)` for its number under the ledger's lock: the one entry point
+  a remote ledger extends;
+- `journal`: the ledger's file, an append-only log of JSON lines (one fsync per entry);
+- `seed`: a clone's first ledger, from the state files at HEAD and at every ref.
+"""
+
+from __future__ import annotations
+
+from .local import (
+    Ledger,
+    Marks,
+    git_common_dir,
+    highest,
+    marks_of_bytes,
+    marks_of_counters,
+    marks_of_document,
+    raise_seen,
+)
+
+__all__ = [
+    "Ledger",
+    "Marks",
+    "git_common_dir",
+    "highest",
+    "marks_of_bytes",
+    "marks_of_counters",
+    "marks_of_document",
+    "raise_seen",
+]
