@@ -61,9 +61,13 @@ def run_git(
     *,
     check: bool = True,
     input: bytes | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    fixed = absolute_git_env()
-    env = {**os.environ, **fixed} if fixed else None
+    """git `args` in `cwd`; `env` (the whole environment) replaces the usual one, whose
+    relative git path variables are made absolute."""
+    if env is None:
+        fixed = absolute_git_env()
+        env = {**os.environ, **fixed} if fixed else None
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
     except OSError as e:

@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "merge-driver": "git merge driver: three-way merge of a state file (%%O %%A %%B %%P)",
     "resolve": "merge state files that git left conflicted",
     "install": "configure the merge driver, .gitattributes and hooks in this clone",
+    "ledger": "show the remote ledger's marks, this clone's leases and the files' lag",
     "doctor": "report what is missing from this clone's set-up",
     "post-merge": "check the state after a merge or rebase (run by the hooks)",
 }

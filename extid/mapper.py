@@ -14,12 +14,15 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ids, model
 from .errors import BadArgumentError, ConflictError, ExtidError
 from .store import State, Store, Tracker
 from .store.codec import utc_now
+
+if TYPE_CHECKING:
+    from .ledger.remote import RemoteLedger
 
 
 def check_internal_id(value: str) -> str:
@@ -73,11 +76,15 @@ class Batch:
     Indexes are built on first use and kept in step with every change made through them.
     With a `tracker` (the store's fast path, one operation per batch) they are the store's
     instead, and every change is reported to the tracker; the store updates its indexes.
+    With a `ledger` (the remote one), each new number is reserved there before it is used.
     """
 
-    def __init__(self, state: State, tracker: Tracker | None = None) -> None:
+    def __init__(
+        self, state: State, tracker: Tracker | None = None, ledger: RemoteLedger | None = None
+    ) -> None:
         self.state = state
         self._tracker = tracker
+        self.ledger = ledger
         self._folded: dict[str, str] | None = None
         self._holders: dict[tuple[str, str], str] | None = None
         if tracker is not None:
@@ -129,18 +136,25 @@ class Batch:
         if stored is not None and tool in self.state.mappings[stored]:
             existing: str = self.state.mappings[stored][tool]
             return existing
-        counters = self.state.counter_values
-        number = max(model.get_counter(counters, tool, key), 1)
-        external = ids.format_external(tool, key, number)
-        while self._holder(tool, external) is not None:  # only a hand-edited file gets here
-            number += 1
-            external = ids.format_external(tool, key, number)
-        if number >= ids.MAX_COUNTER:
-            raise ExtidError(f"{tool} counter {key or ''} is exhausted (2**53)")
+        number = self._next_number(tool, key)
         stored, _ = self._entry(internal_id)
-        self._set(stored, tool, external)
-        model.set_counter(counters, tool, key, number + 1)
-        return external
+        self._set(stored, tool, ids.format_external(tool, key, number))
+        model.set_counter(self.state.counter_values, tool, key, number + 1)
+        return ids.format_external(tool, key, number)
+
+    def _next_number(self, tool: str, key: str | None) -> int:
+        """The counter's number, skipping those a hand edit left taken; with a ledger, the
+        number it reserved at or above that (before anything is written: a failure there
+        leaves the files as they were)."""
+        number = max(model.get_counter(self.state.counter_values, tool, key), 1)
+        while True:
+            if number >= ids.MAX_COUNTER:
+                raise ExtidError(f"{tool} counter {key or ''} is exhausted (2**53)")
+            if self.ledger is not None:
+                number = self.ledger.reserve(tool, key, number)
+            if self._holder(tool, ids.format_external(tool, key, number)) is None:
+                return number
+            number += 1  # only a hand-edited file gets here
 
     def record(self, internal_id: str, tool: str, external_id: str) -> str:
         """Store an ID the tool assigned itself; raises its counter above it."""
@@ -158,6 +172,8 @@ class Batch:
             raise ConflictError(
                 f"{stored} already has {tool} {current}; remove it first to record {external}"
             )
+        if self.ledger is not None and current is None:
+            self.ledger.raise_mark(tool, parsed.key, parsed.number)
         stored, _ = self._entry(internal_id)
         self._set(stored, tool, external)
         counters = self.state.counter_values
@@ -222,10 +238,16 @@ class ExternalIDMapper:
 
     `ExternalIDMapper(store)` or `ExternalIDMapper(state_dir)`; with neither, the state
     directory is resolved as the CLI does (`$EXTID_STATE_DIR`, else the git toplevel).
+    Where the repository has a remote ledger (`extid install --remote NAME`), new numbers are
+    reserved on it; `offline=True` allocates from this clone's files alone.
     """
 
-    def __init__(self, store: Store | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, store: Store | str | os.PathLike[str] | None = None, *, offline: bool = False
+    ) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
+        self.offline = offline
+        self._ledger: list[RemoteLedger | None] = []  # found on the first change
         self._view: _View | None = None
         self._view_lock = threading.Lock()
 
@@ -235,16 +257,29 @@ class ExternalIDMapper:
     @contextlib.contextmanager
     def batch(self) -> Iterator[Batch]:
         """Many operations in one locked transaction: all saved together, or none on error."""
+        ledger = self.remote_ledger()
         with self.store.transaction() as state:
-            yield Batch(state)
+            yield Batch(state, ledger=ledger)
+
+    def remote_ledger(self) -> RemoteLedger | None:
+        """The remote ledger new numbers go through (None: offline or none configured); its
+        config is read once, before any lock is taken."""
+        if self.offline:
+            return None
+        if not self._ledger:
+            from .ledger.remote import RemoteLedger
+
+            self._ledger.append(RemoteLedger.configured(self.store.state_dir))
+        return self._ledger[0]
 
     @contextlib.contextmanager
     def _one(self) -> Iterator[Batch]:
         """A batch for exactly one operation, on the store's tracked fast path: no re-parse,
         re-validation or full dump of the registry while the files are as this process left
         them (an allocation on a 10k registry is then mostly its two durable writes)."""
+        ledger = self.remote_ledger()
         with self.store.tracked() as (state, tracker):
-            yield Batch(state, tracker)
+            yield Batch(state, tracker, ledger)
 
     def allocate(self, internal_id: str, tool: str, project: str | None = None) -> str:
         """The task's ID in `tool`: the existing one, else the next free number, recorded."""

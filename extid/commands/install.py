@@ -61,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="configure the merge driver in the global git config (~/.gitconfig)",
     )
+    parser.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="reserve every new number on this git remote first (the remote ledger)",
+    )
+    parser.add_argument("--ledger-ref", metavar="REF", help="default refs/extid/ledger")
+    parser.add_argument("--lease-size", metavar="N", type=int, help="numbers reserved per push")
 
 
 def state_patterns(top: Path, state_dir: str | None) -> list[str]:
@@ -78,7 +85,14 @@ def state_patterns(top: Path, state_dir: str | None) -> list[str]:
     return [prefix + MAPPING_FILE, prefix + COUNTERS_FILE]
 
 
-def run(state_dir: str | None, hooks: bool = False, global_: bool = False) -> int:
+def run(
+    state_dir: str | None,
+    hooks: bool = False,
+    global_: bool = False,
+    remote: str | None = None,
+    ledger_ref: str | None = None,
+    lease_size: int | None = None,
+) -> int:
     from .. import git
 
     top = git.toplevel()
@@ -88,6 +102,11 @@ def run(state_dir: str | None, hooks: bool = False, global_: bool = False) -> in
     for line in install(top, state_dir, scope=scope, hooks=hooks):
         print(line)
     print("extid merge driver installed" + ("" if top is None else f" for {top}"))
+    if top is not None and (remote, ledger_ref, lease_size) != (None, None, None):
+        from ..ledger.remote import configure
+
+        for line in configure(top, remote, ledger_ref, lease_size):
+            print(line)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The allocation ledgers: high-water marks that git's history cannot rewind."""
