@@ -121,6 +121,7 @@ class LocalState:
     remote: str = ""
     ref: str = ""
     tip: str | None = None
+    marks: dict[str, int] = field(default_factory=dict)  # those of `tip`: no read per push
     pending: dict[str, Any] | None = None
     leases: dict[str, list[int]] = field(default_factory=dict)  # name -> [next, last]
 
@@ -223,9 +224,10 @@ class RemoteLedger:
             if not count and marks.get(name, 0) >= floor:
                 self.save(state)
                 return floor
+            new_marks = {**marks, name: max(high, floor)}
             commit = wire.build(
                 self.repo,
-                {**marks, name: max(high, floor)},
+                new_marks,
                 _parents(tip),
                 _message(name, low, high),
             )
@@ -240,7 +242,7 @@ class RemoteLedger:
                 raise LedgerError(self._unreachable(str(e))) from None
             if contended is None:
                 wire.set_local(self.repo, commit)
-                state.tip, state.pending = commit, None
+                state.tip, state.marks, state.pending = commit, new_marks, None
                 if count > 1:
                     state.leases[name] = [low + 1, high]
                 self.save(state)
@@ -279,8 +281,9 @@ class RemoteLedger:
             landed = tip is not None and wire.is_ancestor(self.repo, pending["commit"], tip)
             if landed and pending["high"] >= pending["low"]:
                 state.leases[pending["name"]] = [pending["low"], pending["high"]]
-        state.tip = tip
-        return tip, wire.read_marks(self.repo, tip)
+        if tip != state.tip:
+            state.tip, state.marks = tip, wire.read_marks(self.repo, tip)
+        return tip, state.marks
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -326,7 +329,7 @@ class RemoteLedger:
             except (wire.Refused, wire.Unreachable) as e:
                 raise LedgerError(self._refused(str(e))) from None
             wire.set_local(self.repo, commit)
-            state.tip = commit
+            state.tip, state.marks = commit, merged
             self.save(state)
             return (
                 f"remote ledger: {self.remote.ref} on {self.remote.name} repaired at {commit[:12]}"
