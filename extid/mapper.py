@@ -273,11 +273,11 @@ class ExternalIDMapper:
         return self._ledger[0]
 
     @contextlib.contextmanager
-    def _one(self) -> Iterator[Batch]:
+    def _one(self, remote: bool = True) -> Iterator[Batch]:
         """A batch for exactly one operation, on the store's tracked fast path: no re-parse,
         re-validation or full dump of the registry while the files are as this process left
         them (an allocation on a 10k registry is then mostly its two durable writes)."""
-        ledger = self.remote_ledger()
+        ledger = self.remote_ledger() if remote else None
         with self.store.tracked() as (state, tracker):
             yield Batch(state, tracker, ledger)
 
@@ -301,7 +301,7 @@ class ExternalIDMapper:
         check_internal_id(internal_id)  # before the lock, as in allocate
         if tool is not None:
             check_tool(tool)
-        with self._one() as b:
+        with self._one(remote=False) as b:
             return b.remove(internal_id, tool)
 
     # --- reads: no lock ---------------------------------------------------------------------

@@ -339,3 +339,35 @@ def test_sigkill_during_the_push_never_issues_a_number_twice(
         assert (got_b, got_a) == ("PROJ-1", "PROJ-2")
     state = json.loads((a / ".git" / "extid-remote" / "state.json").read_bytes())
     assert state["pending"] is None
+
+
+def test_worktrees_share_the_clones_lease_and_a_custom_ref(
+    tmp_path: Path, in_process: InProcess
+) -> None:
+    bare = make_bare(tmp_path)
+    a = make_clone(tmp_path, "a", str(bare), in_process, "--lease-size", "5", "--ledger-ref",
+                   "refs/ids/ledger")  # fmt: skip
+    git(a, "worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"))
+    assert mapper(a).allocate("TASK-E01-0001", "jira", "PROJ") == "PROJ-1"
+    # The linked worktree has its own state files (PROJ-1 unseen there) but the same lease.
+    assert mapper(tmp_path / "wt").allocate("TASK-E01-0002", "jira", "PROJ") == "PROJ-2"
+    assert git(bare, "rev-list", "--count", "refs/ids/ledger").stdout.strip() == "1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lease-size", "0"], "extid.leaseSize=0: use 1..1000000"),
+        (["--ledger-ref", "refs/heads/ledger"], "use a ref outside refs/heads/"),
+        (["--remote", "nowhere"], "extid.remote=nowhere: no such remote"),
+    ],
+)
+def test_install_refuses_bad_ledger_settings(
+    repo: Path, in_process: InProcess, args: list[str], message: str
+) -> None:
+    git(repo, "remote", "add", "origin", str(repo))
+    os.chdir(repo)
+    remote = [] if "--remote" in args else ["--remote", "origin"]
+    proc = in_process("install", *remote, *args)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert git(repo, "config", "--get-regexp", "^extid", check=False).stdout == ""

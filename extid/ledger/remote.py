@@ -241,7 +241,6 @@ class RemoteLedger:
             except wire.Unreachable as e:  # it may have landed: the pending commit says so
                 raise LedgerError(self._unreachable(str(e))) from None
             if contended is None:
-                wire.set_local(self.repo, commit)
                 state.tip, state.marks, state.pending = commit, new_marks, None
                 if count > 1:
                     state.leases[name] = [low + 1, high]
@@ -328,7 +327,6 @@ class RemoteLedger:
                     raise LedgerError("remote ledger: changed during the repair; run it again")
             except (wire.Refused, wire.Unreachable) as e:
                 raise LedgerError(self._refused(str(e))) from None
-            wire.set_local(self.repo, commit)
             state.tip, state.marks = commit, merged
             self.save(state)
             return (

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,12 +32,7 @@ CONTENTION = (
     "reference already exists",
     "incorrect old value",
 )
-_IDENTITY = {
-    "GIT_AUTHOR_NAME": "extid ledger",
-    "GIT_AUTHOR_EMAIL": "extid@ledger.invalid",
-    "GIT_COMMITTER_NAME": "extid ledger",
-    "GIT_COMMITTER_EMAIL": "extid@ledger.invalid",
-}
+IDENT = "extid ledger <extid@ledger.invalid>"
 #: Variables that would point git at the user's repository instead of the private one.
 _REPO_VARIABLES = (
     "GIT_DIR",
@@ -69,7 +65,6 @@ class Remote(NamedTuple):
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _REPO_VARIABLES}
-    env.update(_IDENTITY)
     env["GIT_TERMINAL_PROMPT"] = "0"  # a credential prompt would hang under the lock
     return env
 
@@ -150,23 +145,31 @@ def read_marks(repo: Path, commit: str | None) -> dict[str, int]:
 
 
 def build(repo: Path, marks: dict[str, int], parents: list[str], message: str) -> str:
-    """A ledger commit whose tree holds `marks` as one small JSON blob."""
+    """A ledger commit whose tree holds `marks` as one small JSON blob, made by one
+    `git fast-import` (blob, tree, commit and `refs/ledger`, which keeps it from gc)."""
     data = json.dumps(marks, sort_keys=True, indent=1).encode() + b"\n"
-    blob = _checked(git_in(repo, "hash-object", "-w", "--stdin", input=data))
-    tree = _checked(git_in(repo, "mktree", input=f"100644 blob {blob}\t{MARKS_FILE}\n".encode()))
-    args = [arg for parent in parents for arg in ("-p", parent)]
-    return _checked(git_in(repo, "commit-tree", tree, *args, "-m", message))
-
-
-def _checked(proc: subprocess.CompletedProcess[bytes]) -> str:
+    text = message.encode()
+    when = f"{int(time.time())} +0000"
+    stream = b"".join(
+        [
+            b"blob\nmark :1\ndata %d\n%s\n" % (len(data), data),
+            f"reset {LOCAL_REF}\ncommit {LOCAL_REF}\nmark :2\n".encode(),
+            f"author {IDENT} {when}\ncommitter {IDENT} {when}\n".encode(),
+            b"data %d\n%s\n" % (len(text), text),
+            *(f"{'from' if i == 0 else 'merge'} {p}\n".encode() for i, p in enumerate(parents)),
+            f"M 100644 :1 {MARKS_FILE}\n\nget-mark :2\n".encode(),
+        ]
+    )
+    # Loose objects, not a pack per commit: `gc --auto` packs them now and then.
+    proc = git_in(
+        repo, "-c", "fastimport.unpackLimit=100", "fast-import", "--quiet", "--force", input=stream
+    )
     if proc.returncode != 0:
         raise ExtidError(f"cannot build a ledger commit: {_last_line(proc)}")
-    return _out(proc)
-
-
-def set_local(repo: Path, commit: str) -> None:
-    """Keep `commit` referenced in the private repository (gc keeps what the check needs)."""
-    git_in(repo, "update-ref", LOCAL_REF, commit)
+    commit = _out(proc)
+    if commit.startswith("00"):  # one push in 256: pack the private repository (detached)
+        git_in(repo, "gc", "--auto", "--quiet")
+    return commit
 
 
 _PORCELAIN = re.compile(r"^(?P<flag>.)\t(?P<src>[^:]*):(?P<dst>\S+)\t(?P<summary>.*)$")
