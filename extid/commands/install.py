@@ -103,7 +103,7 @@ def run(
         print(line)
     print("extid merge driver installed" + ("" if top is None else f" for {top}"))
     if top is not None and (remote, ledger_ref, lease_size) != (None, None, None):
-        from ..ledger.remote import configure
+        from ..ledger.config import configure
 
         for line in configure(top, remote, ledger_ref, lease_size):
             print(line)

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(state_dir: str | None, repair: bool = False) -> int:
-    from ..ledger.remote import RemoteLedger, mark_name
+    from ..ledger.remote import RemoteLedger, mark_name, snapshot
     from ..mapper import ExternalIDMapper
     from ..model import get_counter
     from ..store import resolve_state_dir
@@ -28,7 +28,7 @@ def run(state_dir: str | None, repair: bool = False) -> int:
     if repair:
         print(ledger.repair())
         return 0
-    tip, marks, state = ledger.snapshot()
+    tip, marks, state = snapshot(ledger)
     remote = ledger.remote
     where = f"at {tip[:12]}" if tip else "not created yet"
     print(f"remote ledger: {remote.ref} on {remote.name} ({remote.push_url}) {where}")
