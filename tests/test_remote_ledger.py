@@ -374,3 +374,72 @@ def test_install_refuses_bad_ledger_settings(
     proc = in_process("install", *remote, *args)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
     assert git(repo, "config", "--get-regexp", "^extid", check=False).stdout == ""
+
+
+def test_random_sigkills_never_issue_a_number_twice(
+    tmp_path: Path, in_process: InProcess, without_coverage: None
+) -> None:
+    """Allocators in two clones SIGKILLed at random moments (loading, reserving, pushing,
+    writing): every number printed or on disk is held by one task only."""
+    import random
+
+    bare = make_bare(tmp_path)
+    clones = [make_clone(tmp_path, f"c{n}", str(bare), in_process) for n in range(2)]
+    rng = random.Random(12)
+    printed: list[str] = []
+    killed = 0
+    for round_ in range(8):
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(clone / STATE), f"R{round_}{n}", "3"],
+                stdout=subprocess.PIPE,
+                start_new_session=True,
+            )
+            for n, clone in enumerate(clones)
+        ]
+        time.sleep(rng.uniform(0.2, 1.5))
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                killed += 1
+            printed += child.communicate()[0].decode().split()
+    printed += [mapper(c).allocate("TASK-Z1-0000", "jira", "PROJ") for c in clones]
+    assert killed >= 4 and len(printed) == len(set(printed)), (killed, printed)
+    held = [
+        entry["jira"]
+        for clone in clones
+        for entry in json.loads((clone / STATE / "external_id_mapping.json").read_bytes())[
+            "mappings"
+        ].values()
+    ]
+    assert len(held) == len(set(held)) and set(printed) <= set(held)
+
+
+def test_git_daemon_transport(tmp_path: Path, in_process: InProcess) -> None:
+    """git:// through `git daemon --enable=receive-pack`, where it starts within two seconds."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bare = make_bare(tmp_path)
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr",
+         "--listen=127.0.0.1", f"--port={port}", f"--base-path={tmp_path}", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"git://127.0.0.1:{port}/origin.git"
+        deadline = time.monotonic() + 2
+        while git(tmp_path, "ls-remote", url, check=False).returncode != 0:
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                pytest.skip("git daemon did not start")
+            time.sleep(0.05)
+        a = make_clone(tmp_path, "a", url, in_process)
+        b = make_clone(tmp_path, "b", url, in_process)
+        got = [mapper(c).allocate(f"TASK-D1-{i:04x}", "jira", "PROJ") for i, c in enumerate([a, b])]
+        assert got == ["PROJ-1", "PROJ-2"]
+        assert remote_marks(bare) == {"jira:PROJ": 2}
+    finally:
+        daemon.kill()
+        daemon.wait()
