@@ -83,8 +83,10 @@ class RemoteLedger:
     @classmethod
     def configured(cls, cwd: Path) -> RemoteLedger | None:
         """The ledger of the repository at `cwd`, or None (no `extid.remote`, or no git)."""
-        while not cwd.is_dir() and cwd != cwd.parent:  # a state directory not made yet
+        while not os.path.isdir(cwd) and cwd != cwd.parent:  # a state directory not made yet
             cwd = cwd.parent
+        if not os.access(cwd, os.X_OK):  # the store names that problem, with its fix
+            return None
         settings = Settings.read(cwd)
         if settings is None:
             return None
@@ -242,7 +244,7 @@ class RemoteLedger:
         tip seen here, holding the higher mark of each counter."""
         with self.locked() as state:
             seen = state.tip
-            state.tip = None  # _sync without the rollback check
+            state.tip, state.marks = None, {}  # _sync without the rollback check
             tip, marks = self._sync(state)
             if seen is None or (tip is not None and wire.is_ancestor(self.repo, seen, tip)):
                 return "remote ledger: nothing to repair"
@@ -253,8 +255,10 @@ class RemoteLedger:
             try:
                 if wire.push(self.repo, self.remote, commit, tip) is not None:
                     raise LedgerError("remote ledger: changed during the repair; run it again")
-            except (wire.Refused, wire.Unreachable) as e:
+            except wire.Refused as e:
                 raise LedgerError(self._refused(str(e))) from None
+            except wire.Unreachable as e:
+                raise LedgerError(self._unreachable(str(e))) from None
             state.tip, state.marks = commit, merged
             self.save(state)
             return (
