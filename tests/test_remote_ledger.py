@@ -75,6 +75,17 @@ def files(clone: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in paths if p.exists()}
 
 
+def held_ids(clones: list[Path]) -> list[str]:
+    """Every jira ID the clones' mapping files hold, one per task."""
+    return [
+        entry["jira"]
+        for clone in clones
+        for entry in json.loads((clone / STATE / "external_id_mapping.json").read_bytes())[
+            "mappings"
+        ].values()
+    ]
+
+
 def allocate_cli(in_process: InProcess, clone: Path, task: str, *extra: str) -> tuple[int, str]:
     proc = in_process(
         "--state-dir", str(clone / STATE), "allocate", task, "jira", "--project", "PROJ", *extra
@@ -288,13 +299,7 @@ def test_four_clones_two_processes_each_allocate_unique_numbers(
         f"PROJ-{n}" for n in range(1, 8 * per_process + 1)
     ]
     assert remote_marks(bare) == {"jira:PROJ": 8 * per_process}
-    on_disk = [
-        entry["jira"]
-        for clone in clones
-        for entry in json.loads((clone / STATE / "external_id_mapping.json").read_bytes())[
-            "mappings"
-        ].values()
-    ]
+    on_disk = held_ids(clones)
     assert sorted(on_disk) == sorted(printed)
 
 
@@ -405,13 +410,7 @@ def test_random_sigkills_never_issue_a_number_twice(
             printed += child.communicate()[0].decode().split()
     printed += [mapper(c).allocate("TASK-Z1-0000", "jira", "PROJ") for c in clones]
     assert killed >= 4 and len(printed) == len(set(printed)), (killed, printed)
-    held = [
-        entry["jira"]
-        for clone in clones
-        for entry in json.loads((clone / STATE / "external_id_mapping.json").read_bytes())[
-            "mappings"
-        ].values()
-    ]
+    held = held_ids(clones)
     assert len(held) == len(set(held)) and set(printed) <= set(held)
 
 
