@@ -57,11 +57,14 @@ def run_git(
     check: bool = True,
     input: bytes | None = None,
     untranslated: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """git `args` in `cwd`; `untranslated`: git's messages in English, for a caller that must
-    tell one error from another."""
-    fixed = absolute_git_env() | ({"LC_ALL": "C", "LANGUAGE": "C"} if untranslated else {})
-    env = {**os.environ, **fixed} if fixed else None
+    tell one error from another; `env` (the whole environment) replaces the usual one, whose
+    relative git path variables are made absolute."""
+    if env is None:
+        fixed = absolute_git_env() | ({"LC_ALL": "C", "LANGUAGE": "C"} if untranslated else {})
+        env = {**os.environ, **fixed} if fixed else None
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
     except OSError as e:

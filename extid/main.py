@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "resolve": "merge state files that git left conflicted",
     "install": "set this clone up: merge driver, .gitattributes, state .gitignore, hooks",
     "uninstall": "undo `extid install` (driver config, attribute lines, extid's hooks)",
+    "ledger": "show the remote ledger's marks, this clone's leases and the files' lag",
     "doctor": "report what is missing from this clone's set-up",
     "post-merge": "check the state after a merge or rebase (run by the hooks)",
 }

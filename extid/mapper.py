@@ -14,12 +14,15 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ids, model
 from .errors import BadArgumentError, ConflictError, ExtidError
 from .store import State, Store, Tracker
 from .store.codec import utc_now
+
+if TYPE_CHECKING:
+    from .ledger.remote import RemoteLedger
 
 
 def check_internal_id(value: str) -> str:
@@ -73,11 +76,15 @@ class Batch:
     Indexes are built on first use and kept in step with every change made through them.
     With a `tracker` (the store's fast path, one operation per batch) they are the store's
     instead, and every change is reported to the tracker; the store updates its indexes.
+    With a `ledger` (the remote one), each new number is reserved there before it is used.
     """
 
-    def __init__(self, state: State, tracker: Tracker | None = None) -> None:
+    def __init__(
+        self, state: State, tracker: Tracker | None = None, ledger: RemoteLedger | None = None
+    ) -> None:
         self.state = state
         self._tracker = tracker
+        self.ledger = ledger
         self._folded: dict[str, str] | None = None
         self._holders: dict[tuple[str, str], str] | None = None
         if tracker is not None:
@@ -129,19 +136,32 @@ class Batch:
         if stored is not None and tool in self.state.mappings[stored]:
             existing: str = self.state.mappings[stored][tool]
             return existing
-        counters = self.state.counter_values
-        number = max(model.get_counter(counters, tool, key), 1)
-        while self._holder(tool, ids.format_external(tool, key, number)) is not None:
-            number += 1  # only a hand-edited file gets here
-        if self.state.ledger is not None:  # above all this clone ever issued, whatever git did
-            number = self.state.ledger.issue(tool, key, number)
-        external = ids.format_external(tool, key, number)
-        if number >= ids.MAX_COUNTER:
-            raise ExtidError(f"{tool} counter {key or ''} is exhausted (2**53)")
+        number = self._next_number(tool, key)
         stored, _ = self._entry(internal_id)
-        self._set(stored, tool, external)
-        model.set_counter(counters, tool, key, number + 1)
-        return external
+        self._set(stored, tool, ids.format_external(tool, key, number))
+        model.set_counter(self.state.counter_values, tool, key, number + 1)
+        return ids.format_external(tool, key, number)
+
+    def _next_number(self, tool: str, key: str | None) -> int:
+        """The counter's number, skipping those a hand edit left taken; above every number this
+        clone ever issued (the local ledger, whatever git did to the files) and, with a remote
+        ledger, the number it reserved at or above that. Both are written before the state
+        files: a failure in between leaves a gap, never a number issued twice."""
+        number = max(model.get_counter(self.state.counter_values, tool, key), 1)
+        local = self.state.ledger
+        while True:
+            if number >= ids.MAX_COUNTER:
+                raise ExtidError(f"{tool} counter {key or ''} is exhausted (2**53)")
+            if local is not None:
+                number = local.issue(tool, key, number)
+            if self.ledger is not None:
+                reserved = self.ledger.reserve(tool, key, number)
+                if reserved != number and local is not None:
+                    reserved = local.issue(tool, key, reserved)  # the local mark follows
+                number = reserved
+            if self._holder(tool, ids.format_external(tool, key, number)) is None:
+                return number
+            number += 1  # only a hand-edited file gets here
 
     def record(self, internal_id: str, tool: str, external_id: str) -> str:
         """Store an ID the tool assigned itself; raises its counter above it."""
@@ -159,6 +179,8 @@ class Batch:
             raise ConflictError(
                 f"{stored} already has {tool} {current}; remove it first to record {external}"
             )
+        if self.ledger is not None and current is None:
+            self.ledger.raise_mark(tool, parsed.key, parsed.number)
         stored, _ = self._entry(internal_id)
         self._set(stored, tool, external)
         counters = self.state.counter_values
@@ -223,10 +245,16 @@ class ExternalIDMapper:
 
     `ExternalIDMapper(store)` or `ExternalIDMapper(state_dir)`; with neither, the state
     directory is resolved as the CLI does (`$EXTID_STATE_DIR`, else the git toplevel).
+    Where the repository has a remote ledger (`extid install --remote NAME`), new numbers are
+    reserved on it; `offline=True` allocates from this clone's files alone.
     """
 
-    def __init__(self, store: Store | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, store: Store | str | os.PathLike[str] | None = None, *, offline: bool = False
+    ) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
+        self.offline = offline
+        self._ledger: list[RemoteLedger | None] = []  # found on the first change
         self._view: _View | None = None
         self._view_lock = threading.Lock()
 
@@ -236,16 +264,29 @@ class ExternalIDMapper:
     @contextlib.contextmanager
     def batch(self) -> Iterator[Batch]:
         """Many operations in one locked transaction: all saved together, or none on error."""
+        ledger = self.remote_ledger()
         with self.store.transaction() as state:
-            yield Batch(state)
+            yield Batch(state, ledger=ledger)
+
+    def remote_ledger(self) -> RemoteLedger | None:
+        """The remote ledger new numbers go through (None: offline or none configured); its
+        config is read once, before any lock is taken."""
+        if self.offline:
+            return None
+        if not self._ledger:
+            from .ledger.remote import RemoteLedger
+
+            self._ledger.append(RemoteLedger.configured(self.store.state_dir))
+        return self._ledger[0]
 
     @contextlib.contextmanager
-    def _one(self) -> Iterator[Batch]:
+    def _one(self, remote: bool = True) -> Iterator[Batch]:
         """A batch for exactly one operation, on the store's tracked fast path: no re-parse,
         re-validation or full dump of the registry while the files are as this process left
         them (an allocation on a 10k registry is then mostly its two durable writes)."""
+        ledger = self.remote_ledger() if remote else None
         with self.store.tracked() as (state, tracker):
-            yield Batch(state, tracker)
+            yield Batch(state, tracker, ledger)
 
     def allocate(self, internal_id: str, tool: str, project: str | None = None) -> str:
         """The task's ID in `tool`: the existing one, else the next free number, recorded."""
@@ -267,7 +308,7 @@ class ExternalIDMapper:
         check_internal_id(internal_id)  # before the lock, as in allocate
         if tool is not None:
             check_tool(tool)
-        with self._one() as b:
+        with self._one(remote=False) as b:
             return b.remove(internal_id, tool)
 
     # --- reads: no lock ---------------------------------------------------------------------

@@ -26,10 +26,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="configure the merge driver in the global git config (~/.gitconfig)",
     )
+    parser.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="reserve every new number on this git remote first (the remote ledger)",
+    )
+    parser.add_argument("--ledger-ref", metavar="REF", help="default refs/extid/ledger")
+    parser.add_argument("--lease-size", metavar="N", type=int, help="numbers reserved per push")
 
 
 def run(
-    state_dir: str | None, no_hooks: bool = False, hooks: bool = False, global_: bool = False
+    state_dir: str | None,
+    no_hooks: bool = False,
+    hooks: bool = False,
+    global_: bool = False,
+    remote: str | None = None,
+    ledger_ref: str | None = None,
+    lease_size: int | None = None,
 ) -> int:
     from .. import git
 
@@ -41,6 +54,11 @@ def run(
     for line in install(top, state_dir, scope=scope, hooks=not no_hooks):
         print(line)
     print("extid installed" + ("" if top is None else f" for {top}"))
+    if top is not None and (remote, ledger_ref, lease_size) != (None, None, None):
+        from ..ledger.config import configure
+
+        for line in configure(top, remote, ledger_ref, lease_size):
+            print(line)
     return 0
 
 

@@ -5,7 +5,9 @@ rewind them, so that a number, once issued, is never issued again.
   `Marks.issue(tool, key, floor)` for its number under the ledger's lock: the one entry point
   a remote ledger extends;
 - `journal`: the ledger's file, an append-only log of JSON lines (one fsync per entry);
-- `seed`: a clone's first ledger, from the state files at HEAD and at every ref.
+- `seed`: a clone's first ledger, from the state files at HEAD and at every ref;
+- `remote`, `wire`, `config`: the opt-in remote ledger (`extid install --remote NAME`): numbers
+  reserved on a ref of the git remote by compare-and-swap pushes, with leases.
 """
 
 from __future__ import annotations

@@ -1,0 +1,300 @@
+"""The remote ledger: numbers reserved on a git remote (one ref, a compare-and-swap by push)
+before they are issued, handed out locally in leases, and never reserved twice.
+
+Opt-in with `extid install --remote NAME` (settings: `config.py`). What this clone remembers
+lives in `<git common dir>/extid-remote/` (shared by its worktrees, under one lock):
+`state.json` (the last tip seen, the commit being pushed, the leases) and `ledger.git` (the
+private repository of `wire.py`).
+
+Why each step: a ledger tip that does not descend from the last one seen was rolled back or
+deleted (the server does not protect refs outside `refs/heads/`), so it is refused; the commit
+is recorded as pending before it is pushed, so a kill after the push landed is noticed and its
+numbers handed out rather than lost or issued twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExtidError
+from ..git import run_git
+from ..store.durable import atomic_write, ensure_dir, read_bytes
+from ..store.lock import DirLock, timeout_setting
+from . import wire
+from .config import LedgerError, Settings, resolve_remote
+
+BACKOFF_BASE, BACKOFF_CAP = 0.02, 2.0
+DIRECTORY = "extid-remote"
+
+
+def mark_name(tool: str, key: str | None) -> str:
+    """The ledger's name of a counter: `jira:PROJ`, `github`."""
+    return tool if key is None else f"{tool}:{key}"
+
+
+@dataclass
+class LocalState:
+    """What this clone remembers of the remote ledger (`state.json`)."""
+
+    remote: str = ""
+    ref: str = ""
+    tip: str | None = None
+    marks: dict[str, int] = field(default_factory=dict)  # those of `tip`: no read per push
+    pending: dict[str, Any] | None = None
+    leases: dict[str, list[int]] = field(default_factory=dict)  # name -> [next, last]
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.__dict__, sort_keys=True, indent=1).encode() + b"\n"
+
+    def take(self, name: str, floor: int) -> int | None:
+        """The next leased number of `name` not below `floor`, or None (lease used up)."""
+        lease = self.leases.get(name)
+        if lease is None:
+            return None
+        number = max(lease[0], floor)
+        if number > lease[1]:
+            del self.leases[name]
+            return None
+        lease[0] = number + 1
+        return number
+
+
+class RemoteLedger:
+    """Reservations on one clone's configured remote ledger."""
+
+    def __init__(self, common_dir: Path, remote: wire.Remote, settings: Settings) -> None:
+        self.directory = common_dir / DIRECTORY
+        self.repo = self.directory / "ledger.git"
+        self.state_path = self.directory / "state.json"
+        self.remote = remote
+        self.settings = settings
+        self._lock = DirLock(self.directory / "ledger.lock", timeout_setting())
+
+    @classmethod
+    def configured(cls, cwd: Path) -> RemoteLedger | None:
+        """The ledger of the repository at `cwd`, or None (no `extid.remote`, or no git)."""
+        while not os.path.isdir(cwd) and cwd != cwd.parent:  # a state directory not made yet
+            cwd = cwd.parent
+        if not os.access(cwd, os.X_OK):  # the store names that problem, with its fix
+            return None
+        settings = Settings.read(cwd)
+        if settings is None:
+            return None
+        proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd)
+        common = Path(proc.stdout.decode("utf-8", "surrogateescape").strip())
+        return cls(common, resolve_remote(cwd, settings), settings)
+
+    # --- local state, under the lock ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[LocalState]:
+        """This clone's ledger state under the lock shared by all its worktrees; saved by the
+        caller (`save`) at each step that must survive a crash."""
+        ensure_dir(self.directory)
+        with self._lock.hold((os.getpid(), str(self._lock.path))):
+            wire.ensure_repo(self.repo)
+            yield self.load()
+
+    def load(self) -> LocalState:
+        data = read_bytes(self.state_path)
+        state = LocalState(self.remote.name, self.remote.ref)
+        if data is None:
+            return state
+        try:
+            saved = LocalState(**json.loads(data))
+        except (ValueError, TypeError):
+            raise ExtidError(
+                f"{self.state_path}: unreadable; remove it only after checking the ledger "
+                "(`extid ledger`): it holds the last tip this clone saw"
+            ) from None
+        # Another remote or ref: its tip and leases say nothing about this one.
+        return saved if (saved.remote, saved.ref) == (state.remote, state.ref) else state
+
+    def save(self, state: LocalState) -> None:
+        atomic_write(self.state_path, state.to_bytes())
+
+    # --- the protocol ---------------------------------------------------------------------
+
+    def reserve(self, tool: str, key: str | None, floor: int) -> int:
+        """A number of `tool`/`key`, at least `floor`, that no clone was or will be given:
+        from this clone's lease, else from a new lease reserved on the remote."""
+        name = mark_name(tool, key)
+        with self.locked() as state:
+            number = state.take(name, floor)
+            if number is not None:
+                self.save(state)
+                return number
+            return self._push_marks(state, name, floor, self.settings.lease)
+
+    def raise_mark(self, tool: str, key: str | None, number: int) -> None:
+        """Raise the remote mark of `tool`/`key` to at least `number` (`record`)."""
+        with self.locked() as state:
+            self._push_marks(state, mark_name(tool, key), number, 0)
+
+    def _push_marks(self, state: LocalState, name: str, floor: int, count: int) -> int:
+        """Reserve `count` numbers from `floor` up (0: only raise the mark to `floor`)."""
+        deadline = time.monotonic() + self.settings.timeout
+        for attempt in range(1_000_000):
+            tip, marks = self._sync(state)
+            if count and (number := state.take(name, floor)) is not None:
+                self.save(state)  # a landed pending commit was reclaimed
+                return number
+            low = max(marks.get(name, 0) + 1, floor)
+            high = low + count - 1
+            if not count and marks.get(name, 0) >= floor:
+                self.save(state)
+                return floor
+            new_marks = {**marks, name: max(high, floor)}
+            commit = wire.build(
+                self.repo,
+                new_marks,
+                _parents(tip),
+                _message(name, low, high),
+            )
+            state.pending = {"commit": commit, "name": name, "low": low, "high": high}
+            self.save(state)  # before the push: a kill after it landed is noticed next time
+            try:
+                contended = wire.push(self.repo, self.remote, commit, tip)
+            except wire.Refused as e:
+                self._drop_pending(state)
+                raise LedgerError(self._refused(str(e))) from None
+            except wire.Unreachable as e:  # it may have landed: the pending commit says so
+                raise LedgerError(self._unreachable(str(e))) from None
+            if contended is None:
+                state.tip, state.marks, state.pending = commit, new_marks, None
+                if count > 1:
+                    state.leases[name] = [low + 1, high]
+                self.save(state)
+                return low
+            self._drop_pending(state)
+            pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+            if time.monotonic() + pause > deadline:
+                raise LedgerError(
+                    f"remote ledger {self.remote.ref} on {self.remote.name}: still contended "
+                    f"after {self.settings.timeout:g}s ({contended}); nothing was allocated; "
+                    "retry, raise extid.leaseSize, or use --offline"
+                )
+            time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _drop_pending(self, state: LocalState) -> None:
+        state.pending = None
+        self.save(state)
+
+    def _sync(self, state: LocalState) -> tuple[str | None, dict[str, int]]:
+        """The remote's tip and marks, fetched if new; refuses a rollback; reclaims a pending
+        commit that landed. Remembers the tip in `state` (saved by the caller)."""
+        try:
+            tip = wire.remote_tip(self.repo, self.remote)
+            if tip not in (None, state.tip) and not wire.has_commit(self.repo, tip):
+                tip = wire.fetch(self.repo, self.remote)
+        except wire.Unreachable as e:
+            raise LedgerError(self._unreachable(str(e))) from None
+        if state.tip is not None and (
+            tip is None or not wire.is_ancestor(self.repo, state.tip, tip)
+        ):
+            raise LedgerError(self.rolled_back(state.tip, tip))
+        pending = state.pending
+        if pending is not None:
+            state.pending = None
+            landed = tip is not None and wire.is_ancestor(self.repo, pending["commit"], tip)
+            if landed and pending["high"] >= pending["low"]:
+                state.leases[pending["name"]] = [pending["low"], pending["high"]]
+        if tip != state.tip:
+            state.tip, state.marks = tip, wire.read_marks(self.repo, tip)
+        return tip, state.marks
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def _unreachable(self, detail: str) -> str:
+        return (
+            f"remote ledger: cannot reach {self.remote.name} ({detail}); nothing was allocated; "
+            "retry when it is reachable, or use --offline to allocate from this clone alone"
+        )
+
+    def _refused(self, reason: str) -> str:
+        return (
+            f"remote ledger: {self.remote.name} refused the update of {self.remote.ref} "
+            f"({reason}); nothing was allocated; ask for push rights to that ref, or use --offline"
+        )
+
+    def rolled_back(self, seen: str, tip: str | None) -> str:
+        what = "deleted" if tip is None else f"rolled back to {tip[:12]}"
+        return (
+            f"remote ledger: {self.remote.ref} on {self.remote.name} was {what}, not a "
+            f"descendant of {seen[:12]}, the last tip this clone saw; numbers reserved since "
+            "could be issued twice, so nothing was allocated; run `extid ledger --repair` to "
+            "push a tip holding the marks of both"
+        )
+
+    # --- repair and report ------------------------------------------------------------------
+
+    def repair(self) -> str:
+        """After a rollback: push a commit descending from both the remote tip and the last
+        tip seen here, holding the higher mark of each counter."""
+        with self.locked() as state:
+            seen = state.tip
+            state.tip, state.marks = None, {}  # _sync without the rollback check
+            tip, marks = self._sync(state)
+            if seen is None or (tip is not None and wire.is_ancestor(self.repo, seen, tip)):
+                return "remote ledger: nothing to repair"
+            old = wire.read_marks(self.repo, seen)
+            merged = {k: max(marks.get(k, 0), old.get(k, 0)) for k in {*marks, *old}}
+            parents = [*_parents(tip), seen]
+            commit = wire.build(self.repo, merged, parents, _message("repair", 0, -1))
+            try:
+                if wire.push(self.repo, self.remote, commit, tip) is not None:
+                    raise LedgerError("remote ledger: changed during the repair; run it again")
+            except wire.Refused as e:
+                raise LedgerError(self._refused(str(e))) from None
+            except wire.Unreachable as e:
+                raise LedgerError(self._unreachable(str(e))) from None
+            state.tip, state.marks = commit, merged
+            self.save(state)
+            return (
+                f"remote ledger: {self.remote.ref} on {self.remote.name} repaired at {commit[:12]}"
+            )
+
+
+def _parents(tip: str | None) -> list[str]:
+    return [] if tip is None else [tip]
+
+
+def _message(name: str, low: int, high: int) -> str:
+    """Unique per commit: two identical commits would both "win" a push (`= [up to date]`)."""
+    what = f"{name} {low}..{high}" if high >= low else name
+    nonce = f"{secrets.token_hex(8)} {socket.gethostname()} {os.getpid()}"
+    return f"extid ledger: {what}\n\nnonce: {nonce}\n"
+
+
+def snapshot(ledger: RemoteLedger) -> tuple[str | None, dict[str, int], LocalState]:
+    """(remote tip, its marks, this clone's state) read without writing anything here: a
+    tip not present locally is fetched into a throwaway repository."""
+    import tempfile
+
+    state = ledger.load()
+    with tempfile.TemporaryDirectory(prefix="extid-ledger-") as tmp:
+        repo = ledger.repo if (ledger.repo / "HEAD").exists() else Path(tmp) / "ledger.git"
+        wire.ensure_repo(repo)
+        try:
+            tip = wire.remote_tip(repo, ledger.remote)
+            if tip is not None and not wire.has_commit(repo, tip):
+                repo = Path(tmp) / "ledger.git"
+                wire.ensure_repo(repo)
+                tip = wire.fetch(repo, ledger.remote)
+        except wire.Unreachable as e:
+            raise LedgerError(f"remote ledger: cannot reach {ledger.remote.name} ({e})") from None
+        marks = wire.read_marks(repo, tip)
+        if state.tip is not None and not (tip and wire.is_ancestor(repo, state.tip, tip)):
+            raise LedgerError(ledger.rolled_back(state.tip, tip))
+    return tip, marks, state
