@@ -56,9 +56,13 @@ class PromiseMachine(RuleBasedStateMachine):
     def at(self, clone: int) -> object:
         return self.world.at(clone)
 
-    @rule(clone=clones, shared=st.booleans())
-    def allocate(self, clone: int, shared: bool) -> None:
-        self.world.allocate(self.world.at(clone), shared)
+    @rule(clone=clones, shared=st.booleans(), commit=st.booleans())
+    def allocate(self, clone: int, shared: bool, commit: bool) -> None:
+        """Allocate, and commit at once (the usual flow) or leave it in the work tree."""
+        place = self.world.at(clone)
+        self.world.allocate(place, shared)
+        if commit:
+            self.world.commit(place)
 
     @rule(clone=clones)
     def record(self, clone: int) -> None:
