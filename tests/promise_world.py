@@ -24,15 +24,17 @@ what git's history says and nothing more:
 
 from __future__ import annotations
 
-import io
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
-from contextlib import redirect_stderr, redirect_stdout
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from conftest import git
@@ -52,28 +54,20 @@ def own_key(clone: int) -> str:
     return f"C{clone}"
 
 
-def extid_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`extid ARGS` through main() in this process, in `cwd` (the state directory and the
-    repository follow the current directory, as for a user)."""
-    from extid.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                rc = main(list(args))
-            except SystemExit as e:
-                rc = e.code if isinstance(e.code, int) else 1
-    finally:
-        os.chdir(here)
-    return subprocess.CompletedProcess(["extid", *args], rc, out.getvalue(), err.getvalue())
+def _load_benchmark(name: str) -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
-def remote_ledger_available() -> bool:
-    """Whether this extid has the remote ledger (`extid install --remote NAME`)."""
-    return "--remote" in extid_in(Path.cwd(), "install", "--help").stdout
+#: benchmarks/multiclone.py: the five-clone simulation, and the in-process CLI both use.
+multiclone = _load_benchmark("multiclone")
+extid_in: Callable[..., subprocess.CompletedProcess[str]] = multiclone.extid
+remote_ledger_available: Callable[[], bool] = multiclone.remote_ledger_available
 
 
 def git_env(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -489,8 +483,8 @@ class World:
         ).stdout
         now, before = (read_mappings(b) for b in _split_batch(batch))
         outcome = self.operate(place, "revert", "revert", "--no-edit", *merge, "HEAD")
-        if outcome == "done":
-            sha = self.head(place)
+        sha = self.head(place)
+        if outcome == "done" and sha != head:
             for task, entry in now.items():
                 for tool in entry:
                     if tool not in before.get(task, {}):

@@ -17,30 +17,15 @@ earlier 20 rounds with one every fourth did, at half the pulls.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from conftest import git
 from git_helpers import COUNTERS, extid, mapping, ok
+from promise_world import multiclone as sim
 
 from extid.model import get_counter, highest_used
-
-
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "multiclone.py"
-    spec = importlib.util.spec_from_file_location("bench_multiclone", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-sim = _load()
 
 
 @pytest.mark.slow

@@ -10,9 +10,9 @@ what git refuses or resolve cannot settle is skipped or aborted, never a failure
 shrinks to the shortest sequence of operations that breaks the promise.
 
 Each example starts from a copy of one template directory (origin.git + three clones, built
-once per test), so an example costs only its own steps. Budget: the `ci` profile runs
-`EXAMPLES` examples of `STEPS` steps (see the figures in the test functions' docstrings);
-`HYPOTHESIS_PROFILE=explore` runs many more, longer ones, with fresh draws.
+once per test), so an example costs only its own steps, and an invariant check re-reads only
+the repositories the step touched. Budget: the `ci` profile runs `EXAMPLES` examples of up to
+`STEPS` steps; `HYPOTHESIS_PROFILE=explore` runs many more, longer ones, with fresh draws.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from promise_world import CLONES, Lost, Reissued, World, make_template, remote_ledger_available
+from promise_world import CLONES, Reissued, World, make_template, remote_ledger_available
 
 EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
-EXAMPLES, STEPS = (400, 30) if EXPLORE else (20, 15)
+EXAMPLES, STEPS = (400, 30) if EXPLORE else (30, 15)
 
-clones = st.integers(0, CLONES - 1)
+# Most re-issues need a few steps in one clone, interactions need others: three of five
+# steps act on clone 0 (and a failure shrinks towards it).
+clones = st.sampled_from([0, *range(1, CLONES), 0, 0])
 picks = st.integers(0, 3)
 
 
@@ -52,9 +54,6 @@ class PromiseMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         shutil.rmtree(self.world.root, ignore_errors=True)
-
-    def at(self, clone: int) -> object:
-        return self.world.at(clone)
 
     @rule(clone=clones, shared=st.booleans(), commit=st.booleans())
     def allocate(self, clone: int, shared: bool, commit: bool) -> None:
@@ -88,13 +87,14 @@ class PromiseMachine(RuleBasedStateMachine):
     def pull_rebase(self, clone: int) -> None:
         self.world.pull(self.world.at(clone), rebase=True)
 
-    @rule(clone=clones)
-    def new_branch(self, clone: int) -> None:
-        self.world.new_branch(self.world.at(clone))
-
-    @rule(clone=clones, pick=picks)
-    def checkout(self, clone: int, pick: int) -> None:
-        self.world.checkout(self.world.at(clone), pick)
+    @rule(clone=clones, pick=picks, new=st.booleans())
+    def checkout(self, clone: int, pick: int, new: bool) -> None:
+        """Branch off HEAD and switch to it, or switch to another existing branch."""
+        place = self.world.at(clone)
+        if new:
+            self.world.new_branch(place)
+        else:
+            self.world.checkout(place, pick)
 
     @rule(clone=clones, pick=picks)
     def merge(self, clone: int, pick: int) -> None:
@@ -133,9 +133,9 @@ def run_machine(
     enforce_reissue: bool,
     examples: int,
 ) -> None:
-    """Run the machine. A test marked xfail does not shrink (shrinking the failure today's
-    code is known to have costs minutes of CI for nothing) unless exploring or asked to
-    (EXTID_PROMISE_SHRINK=1): removing the marker turns shrinking on."""
+    """Run the machine. A test marked xfail does not shrink its failure (minutes of CI spent
+    on a failure already known) unless exploring or asked to (EXTID_PROMISE_SHRINK=1):
+    removing the marker turns shrinking on."""
     expected_to_fail = request.node.get_closest_marker("xfail") is not None
     shrink = EXPLORE or bool(os.environ.get("EXTID_PROMISE_SHRINK")) or not expected_to_fail
     phases = list(Phase) if shrink else [p for p in Phase if p not in (Phase.shrink, Phase.explain)]
@@ -186,6 +186,3 @@ def test_never_issued_twice_across_clones_with_the_remote_ledger(
     if not remote_ledger_available():
         pytest.skip("`extid install --remote` does not exist yet (issue 12, branch `remote`)")
     run_machine(request, tmp_path, remote=True, enforce_reissue=True, examples=EXAMPLES // 2)
-
-
-assert Lost  # re-exported for the failure's type in reports
