@@ -258,7 +258,7 @@ def main() -> int:
             root = Path(tmp) / mode
             root.mkdir()
             runs[mode] = simulate(root, mode, args.clones, args.rounds)
-    text = report(runs, args.clones, args.rounds)
+        text = report(runs, args.clones, args.rounds)  # reads the clones: before they go
     print(text, end="")
     if args.output != "-":
         Path(args.output).write_text(text, "utf-8")

@@ -11,6 +11,7 @@ one clone is a re-issue.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,13 @@ class Clone:
         self.ledger.renumbered(proc.stdout + proc.stderr, self.n, "resolve --renumber")
 
 
+def extid_json_list(repo: Path) -> dict[str, dict[str, str]]:
+    proc = extid_in(repo, "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    mappings: dict[str, dict[str, str]] = json.loads(proc.stdout)
+    return mappings
+
+
 @pytest.fixture
 def clone(tmp_path: Path) -> Clone:
     return Clone(clone_with_driver(tmp_path / "repo"), Ledger(remote=False))
@@ -73,22 +81,22 @@ def clone(tmp_path: Path) -> Clone:
 def test_checkout_of_another_branch(clone: Clone) -> None:
     """Shrunk: new_branch, allocate, commit, checkout main, allocate."""
     git(clone.path, "checkout", "-q", "-b", "side")
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     commit(clone.path)
     git(clone.path, "checkout", "-q", "main")
-    clone.allocate("TASK-0002")
+    assert clone.allocate("TASK-0002") != first
 
 
 @reissue
 def test_removed_on_one_branch_allocated_on_another_merges_cleanly(clone: Clone) -> None:
     """The checkout case made silent: the merge of both branches is clean."""
     git(clone.path, "checkout", "-q", "-b", "side")
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     assert extid_in(clone.path, "remove", "TASK-0001").returncode == 0
     commit(clone.path)
     git(clone.path, "checkout", "-q", "main")
     try:
-        clone.allocate("TASK-0002")
+        assert clone.allocate("TASK-0002") != first
     finally:
         commit(clone.path)
         assert git(clone.path, "merge", "-q", "--no-edit", "side", check=False).returncode == 0
@@ -97,55 +105,61 @@ def test_removed_on_one_branch_allocated_on_another_merges_cleanly(clone: Clone)
 @reissue
 def test_revert_of_an_allocation(clone: Clone) -> None:
     """Shrunk: allocate, commit, revert HEAD, allocate."""
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     commit(clone.path)
     git(clone.path, "revert", "--no-edit", "HEAD")
-    clone.allocate("TASK-0002")
+    assert clone.allocate("TASK-0002") != first
 
 
 @reissue
 def test_reset_hard_of_an_allocation(clone: Clone) -> None:
     """Shrunk: allocate, commit, reset --hard HEAD~1, allocate."""
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     commit(clone.path)
     git(clone.path, "reset", "-q", "--hard", "HEAD~1")
-    clone.allocate("TASK-0002")
+    assert clone.allocate("TASK-0002") != first
 
 
 @reissue
 def test_reset_hard_of_an_uncommitted_allocation(clone: Clone) -> None:
     """Shrunk: allocate, reset --hard (what a user does to throw away work), allocate."""
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     git(clone.path, "reset", "-q", "--hard")
-    clone.allocate("TASK-0002")
+    assert clone.allocate("TASK-0002") != first
 
 
 @reissue
 def test_worktree_beside_an_uncommitted_allocation(clone: Clone, tmp_path: Path) -> None:
     """Shrunk: allocate, worktree (add at HEAD, allocate in it)."""
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     git(clone.path, "worktree", "add", "-q", "-b", "w", str(tmp_path / "wt"), "HEAD")
-    clone.allocate("TASK-0002", cwd=tmp_path / "wt")
+    assert clone.allocate("TASK-0002", cwd=tmp_path / "wt") != first
 
 
 @reissue
 def test_worktree_allocation_then_the_main_work_tree(clone: Clone, tmp_path: Path) -> None:
     """Shrunk: worktree (allocate and commit on its branch), allocate in the main one."""
     git(clone.path, "worktree", "add", "-q", "-b", "w", str(tmp_path / "wt"), "HEAD")
-    clone.allocate("TASK-0001", cwd=tmp_path / "wt")
+    first = clone.allocate("TASK-0001", cwd=tmp_path / "wt")
     commit(tmp_path / "wt")
-    clone.allocate("TASK-0002")
+    assert clone.allocate("TASK-0002") != first
 
 
 @reissue
 def test_stash_of_an_allocation(clone: Clone) -> None:
     """Shrunk: allocate, stash (allocate meanwhile), pop."""
-    clone.allocate("TASK-0001")
+    first = clone.allocate("TASK-0001")
     git(clone.path, "stash", "-q")
-    clone.allocate("TASK-0002")
+    assert clone.allocate("TASK-0002") != first
 
 
-@reissue
+@pytest.mark.xfail(
+    raises=Reissued,
+    strict=True,
+    reason="issue 12 s.4: `resolve --renumber` during a rebase takes its floor from the stages "
+    "and refs, not from the numbers this clone issued (the ledger); neither branch `ledger` nor "
+    "`guards` alone fixes it: remove this marker when it passes",
+)
 def test_renumbering_during_pull_rebase(tmp_path: Path) -> None:
     """Shrunk: clone0 allocates github twice (two commits), clone1 allocates github and
     pushes, clone0 pull --rebase: the first replayed commit collides and `resolve
@@ -171,3 +185,5 @@ def test_renumbering_during_pull_rebase(tmp_path: Path) -> None:
         mine.resolve()
         proc = git_env(mine.path, "rebase", "--continue")
     assert proc.returncode == 0, proc.stderr
+    held = [e["github"] for e in extid_json_list(mine.path).values()]
+    assert sorted(held) == ["1", "2", "3"]  # each task its own number, none issued twice
