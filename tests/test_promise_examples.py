@@ -79,7 +79,8 @@ def clone(tmp_path: Path) -> Clone:
 
 @reissue
 def test_checkout_of_another_branch(clone: Clone) -> None:
-    """Shrunk: new_branch, allocate, commit, checkout main, allocate."""
+    """The machine: allocate, allocate, checkout -b, allocate + commit, checkout main,
+    allocate (two of them carried over and committed on the branch)."""
     git(clone.path, "checkout", "-q", "-b", "side")
     first = clone.allocate("TASK-0001")
     commit(clone.path)
@@ -104,7 +105,7 @@ def test_removed_on_one_branch_allocated_on_another_merges_cleanly(clone: Clone)
 
 @reissue
 def test_revert_of_an_allocation(clone: Clone) -> None:
-    """Shrunk: allocate, commit, revert HEAD, allocate."""
+    """The machine: allocate + commit, revert HEAD, allocate."""
     first = clone.allocate("TASK-0001")
     commit(clone.path)
     git(clone.path, "revert", "--no-edit", "HEAD")
@@ -113,7 +114,7 @@ def test_revert_of_an_allocation(clone: Clone) -> None:
 
 @reissue
 def test_reset_hard_of_an_allocation(clone: Clone) -> None:
-    """Shrunk: allocate, commit, reset --hard HEAD~1, allocate."""
+    """The machine: allocate + commit, reset --hard HEAD~1, allocate."""
     first = clone.allocate("TASK-0001")
     commit(clone.path)
     git(clone.path, "reset", "-q", "--hard", "HEAD~1")
@@ -122,7 +123,7 @@ def test_reset_hard_of_an_allocation(clone: Clone) -> None:
 
 @reissue
 def test_reset_hard_of_an_uncommitted_allocation(clone: Clone) -> None:
-    """Shrunk: allocate, reset --hard (what a user does to throw away work), allocate."""
+    """reset --hard of work not committed (a user throwing work away), then allocate."""
     first = clone.allocate("TASK-0001")
     git(clone.path, "reset", "-q", "--hard")
     assert clone.allocate("TASK-0002") != first
@@ -130,7 +131,7 @@ def test_reset_hard_of_an_uncommitted_allocation(clone: Clone) -> None:
 
 @reissue
 def test_worktree_beside_an_uncommitted_allocation(clone: Clone, tmp_path: Path) -> None:
-    """Shrunk: allocate, worktree (add at HEAD, allocate in it)."""
+    """The machine (the CI run's first find): allocate, worktree (add at HEAD, allocate)."""
     first = clone.allocate("TASK-0001")
     git(clone.path, "worktree", "add", "-q", "-b", "w", str(tmp_path / "wt"), "HEAD")
     assert clone.allocate("TASK-0002", cwd=tmp_path / "wt") != first
@@ -138,7 +139,7 @@ def test_worktree_beside_an_uncommitted_allocation(clone: Clone, tmp_path: Path)
 
 @reissue
 def test_worktree_allocation_then_the_main_work_tree(clone: Clone, tmp_path: Path) -> None:
-    """Shrunk: worktree (allocate and commit on its branch), allocate in the main one."""
+    """worktree (allocate and commit on its branch), then allocate in the main one."""
     git(clone.path, "worktree", "add", "-q", "-b", "w", str(tmp_path / "wt"), "HEAD")
     first = clone.allocate("TASK-0001", cwd=tmp_path / "wt")
     commit(tmp_path / "wt")
@@ -147,7 +148,7 @@ def test_worktree_allocation_then_the_main_work_tree(clone: Clone, tmp_path: Pat
 
 @reissue
 def test_stash_of_an_allocation(clone: Clone) -> None:
-    """Shrunk: allocate, stash (allocate meanwhile), pop."""
+    """allocate, stash, allocate (the stash rule allocates meanwhile, then pops)."""
     first = clone.allocate("TASK-0001")
     git(clone.path, "stash", "-q")
     assert clone.allocate("TASK-0002") != first
@@ -161,7 +162,7 @@ def test_stash_of_an_allocation(clone: Clone) -> None:
     "`guards` alone fixes it: remove this marker when it passes",
 )
 def test_renumbering_during_pull_rebase(tmp_path: Path) -> None:
-    """Shrunk: clone0 allocates github twice (two commits), clone1 allocates github and
+    """clone0 allocates github twice (two commits), clone1 allocates github and
     pushes, clone0 pull --rebase: the first replayed commit collides and `resolve
     --renumber` hands out the number clone0 gave the task of its second, not yet replayed
     commit."""
