@@ -1,8 +1,8 @@
 """The counterexamples the stateful promise test (test_promise_stateful.py) shrank to, each as a
 few git commands: every family of "a number issued twice" it found on the code before the
-allocation ledger (issue 12). Each is marked xfail(strict=True) while it fails: the ledger
-proves a family fixed by making its test pass, and the strict marker then fails the suite until
-it is removed.
+allocation ledger. Each failed there (a number issued twice) and passes with the per-clone
+ledger, whose floor also holds `resolve --renumber` during `pull --rebase` above the numbers in
+commits the rebase has not replayed yet.
 
 The numbers are judged by promise_world.Ledger, the same judge the stateful test uses: a
 number printed (by `allocate`, or by a renumbering `resolve` reports) to two different tasks by
@@ -16,13 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git
-from promise_world import Ledger, Reissued, extid_in, git_env
-
-LEDGER_REASON = (
-    "issue 12: counters live in tracked files that git rewinds or forks; fixed by the local "
-    "ledger (branch `ledger`): remove this marker when it passes"
-)
-reissue = pytest.mark.xfail(raises=Reissued, strict=True, reason=LEDGER_REASON)
+from promise_world import Ledger, extid_in, git_env
 
 
 def clone_with_driver(path: Path, origin: Path | None = None) -> Path:
@@ -77,7 +71,6 @@ def clone(tmp_path: Path) -> Clone:
     return Clone(clone_with_driver(tmp_path / "repo"), Ledger(remote=False))
 
 
-@reissue
 def test_checkout_of_another_branch(clone: Clone) -> None:
     """The machine: allocate, allocate, checkout -b, allocate + commit, checkout main,
     allocate (two of them carried over and committed on the branch)."""
@@ -88,7 +81,6 @@ def test_checkout_of_another_branch(clone: Clone) -> None:
     assert clone.allocate("TASK-0002") != first
 
 
-@reissue
 def test_removed_on_one_branch_allocated_on_another_merges_cleanly(clone: Clone) -> None:
     """The checkout case made silent: the merge of both branches is clean."""
     git(clone.path, "checkout", "-q", "-b", "side")
@@ -103,7 +95,6 @@ def test_removed_on_one_branch_allocated_on_another_merges_cleanly(clone: Clone)
         assert git(clone.path, "merge", "-q", "--no-edit", "side", check=False).returncode == 0
 
 
-@reissue
 def test_revert_of_an_allocation(clone: Clone) -> None:
     """The machine: allocate + commit, revert HEAD, allocate."""
     first = clone.allocate("TASK-0001")
@@ -112,7 +103,6 @@ def test_revert_of_an_allocation(clone: Clone) -> None:
     assert clone.allocate("TASK-0002") != first
 
 
-@reissue
 def test_reset_hard_of_an_allocation(clone: Clone) -> None:
     """The machine: allocate + commit, reset --hard HEAD~1, allocate."""
     first = clone.allocate("TASK-0001")
@@ -121,7 +111,6 @@ def test_reset_hard_of_an_allocation(clone: Clone) -> None:
     assert clone.allocate("TASK-0002") != first
 
 
-@reissue
 def test_reset_hard_of_an_uncommitted_allocation(clone: Clone) -> None:
     """reset --hard of work not committed (a user throwing work away), then allocate."""
     first = clone.allocate("TASK-0001")
@@ -129,7 +118,6 @@ def test_reset_hard_of_an_uncommitted_allocation(clone: Clone) -> None:
     assert clone.allocate("TASK-0002") != first
 
 
-@reissue
 def test_worktree_beside_an_uncommitted_allocation(clone: Clone, tmp_path: Path) -> None:
     """The machine (the CI run's first find): allocate, worktree (add at HEAD, allocate)."""
     first = clone.allocate("TASK-0001")
@@ -137,7 +125,6 @@ def test_worktree_beside_an_uncommitted_allocation(clone: Clone, tmp_path: Path)
     assert clone.allocate("TASK-0002", cwd=tmp_path / "wt") != first
 
 
-@reissue
 def test_worktree_allocation_then_the_main_work_tree(clone: Clone, tmp_path: Path) -> None:
     """worktree (allocate and commit on its branch), then allocate in the main one."""
     git(clone.path, "worktree", "add", "-q", "-b", "w", str(tmp_path / "wt"), "HEAD")
@@ -146,7 +133,6 @@ def test_worktree_allocation_then_the_main_work_tree(clone: Clone, tmp_path: Pat
     assert clone.allocate("TASK-0002") != first
 
 
-@reissue
 def test_stash_of_an_allocation(clone: Clone) -> None:
     """allocate, stash, allocate (the stash rule allocates meanwhile, then pops)."""
     first = clone.allocate("TASK-0001")
@@ -154,13 +140,6 @@ def test_stash_of_an_allocation(clone: Clone) -> None:
     assert clone.allocate("TASK-0002") != first
 
 
-@pytest.mark.xfail(
-    raises=Reissued,
-    strict=True,
-    reason="issue 12 s.4: `resolve --renumber` during a rebase takes its floor from the stages "
-    "and refs, not from the numbers this clone issued (the ledger); neither branch `ledger` nor "
-    "`guards` alone fixes it: remove this marker when it passes",
-)
 def test_renumbering_during_pull_rebase(tmp_path: Path) -> None:
     """clone0 allocates github twice (two commits), clone1 allocates github and
     pushes, clone0 pull --rebase: the first replayed commit collides and `resolve

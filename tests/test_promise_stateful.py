@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from promise_world import CLONES, Reissued, World, make_template, remote_ledger_available
+from promise_world import CLONES, World, make_template, remote_ledger_available
 
 EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
 EXAMPLES, STEPS = (400, 30) if EXPLORE else (30, 15)
@@ -159,19 +159,6 @@ def run_machine(
 
 
 @pytest.mark.usefixtures("without_coverage")  # the driver's start-ups: see test_multiclone
-def test_no_acknowledged_mapping_is_lost(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Random git over three clones never loses an acknowledged mapping (re-issues, which
-    today's code makes, are let through here so the walk goes on to merge them)."""
-    run_machine(request, tmp_path, remote=False, enforce_reissue=False, examples=EXAMPLES)
-
-
-@pytest.mark.xfail(
-    raises=Reissued,
-    strict=False,
-    reason="issue 12: counters live in tracked files that checkout/reset/revert/worktrees "
-    "rewind; the local ledger (branch `ledger`) makes this pass: remove this marker then",
-)
-@pytest.mark.usefixtures("without_coverage")
 def test_never_issued_twice(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Random git over three clones: no number is handed to two tasks by one clone (or, on a
     clone's own jira key, by anyone), and no mapping is lost."""
