@@ -1,30 +1,68 @@
-"""Which git operation is in progress, read from the git directory's state files without
-running git: cheap enough for the merge driver, which must not load `extid.git`."""
+"""git's directories and the operation in progress, found by reading files without running git:
+cheap enough for every allocation and hook start-up, and for the merge driver, which must not
+load `extid.git`. Where the answer needs git itself (the work tree's top), see `extid.git`."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+#: What git leaves in its directory while a merge, cherry-pick, revert or rebase is stopped.
+OPERATION_MARKERS = (
+    "MERGE_HEAD",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "rebase-merge",
+    "rebase-apply",
+)
 
-def git_dir(top: str | Path | None = None) -> Path | None:
-    """The git directory of the work tree whose top is `top` (default: the current directory,
-    where git runs merge drivers and hooks): `$GIT_DIR`, else `.git`, a directory or, in a
-    linked worktree or submodule, a file `gitdir: PATH`."""
-    base = Path(top) if top is not None else Path.cwd()
+
+def _read_pointer(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def git_dir(start: str | Path | None = None) -> Path | None:
+    """The git directory for `start` (default: the current directory, where git runs merge
+    drivers and hooks; a path that need not exist): `$GIT_DIR`, else the nearest `.git` at or
+    above it, a directory or, in a linked worktree or submodule, a file `gitdir: PATH`."""
     env = os.environ.get("GIT_DIR")
     if env:
         return Path(os.path.abspath(env))
-    dot = base / ".git"
-    if dot.is_dir():
-        return dot
-    try:
-        text = dot.read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+    here = Path(os.path.abspath(start if start is not None else os.curdir))
+    for directory in (here, *here.parents):
+        dot_git = os.path.join(directory, ".git")
+        if os.path.isdir(dot_git):
+            return Path(dot_git)
+        if os.path.isfile(dot_git):
+            pointer = _read_pointer(dot_git) or ""
+            if not pointer.startswith("gitdir:"):
+                return None
+            return Path(os.path.normpath(os.path.join(directory, pointer[7:].strip())))
+    return None
+
+
+def common_dir(start: str | Path | None = None) -> Path | None:
+    """git's common directory for `start`, as `git rev-parse --git-common-dir` would say:
+    `$GIT_COMMON_DIR`, else the git directory's, or the one its `commondir` names (a linked
+    worktree's); shared by every worktree of a clone."""
+    env = os.environ.get("GIT_COMMON_DIR")
+    if env:
+        return Path(os.path.abspath(env))
+    found = git_dir(start)
+    if found is None:
         return None
-    if not text.startswith("gitdir:"):
-        return None
-    return base / text[len("gitdir:") :].strip()  # an absolute PATH replaces base
+    pointer = _read_pointer(os.path.join(found, "commondir"))
+    return Path(os.path.normpath(os.path.join(found, pointer))) if pointer else found
+
+
+def in_operation(start: str | Path | None = None) -> bool:
+    """Whether git is stopped in the middle of a merge, cherry-pick, revert or rebase."""
+    found = git_dir(start)
+    return found is not None and any((found / m).exists() for m in OPERATION_MARKERS)
 
 
 def rebasing(top: str | Path | None = None) -> bool:

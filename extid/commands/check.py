@@ -66,44 +66,17 @@ def problems_of(
             return gitcheck.check_staged(files)
         return gitcheck.check_against(against or "", files)
     # deferred: `format` imports this module for default_files and needs no validation
+    from ..gitstate import in_operation
     from ..validate import check_paths
 
     conflicted: list[Problem] = []
     # Named files are checked without git (a hook's start-up) unless git is in the middle of an
     # operation that can leave them unmerged; the registry as a whole always asks the index.
-    if not files or in_operation():
+    if not files or in_operation():  # os calls only: no git process for `check FILE`
         from .. import gitcheck
 
         conflicted = gitcheck.unmerged(files or default_files(state_dir))
     return conflicted + check_paths(files or default_files(state_dir))
-
-
-#: What git leaves in its directory while a merge, cherry-pick, revert or rebase is stopped.
-OPERATION_MARKERS = (
-    "MERGE_HEAD",
-    "CHERRY_PICK_HEAD",
-    "REVERT_HEAD",
-    "rebase-merge",
-    "rebase-apply",
-)
-
-
-def in_operation() -> bool:
-    """Whether the git directory of the current one holds an operation's marker, found with os
-    calls only: no git process for `extid check FILE` outside a merge."""
-    git_dir = os.environ.get("GIT_DIR")
-    here = os.path.abspath(".")
-    while not git_dir:
-        dot_git = os.path.join(here, ".git")
-        if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: <path>"
-            with open(dot_git, encoding="utf-8", errors="replace") as f:
-                git_dir = os.path.join(here, f.readline().removeprefix("gitdir:").strip())
-        elif os.path.isdir(dot_git):
-            git_dir = dot_git
-        elif os.path.dirname(here) == here:
-            return False
-        here = os.path.dirname(here)
-    return any(os.path.exists(os.path.join(git_dir, m)) for m in OPERATION_MARKERS)
 
 
 def run(

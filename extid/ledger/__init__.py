@@ -12,10 +12,10 @@ rewind them, so that a number, once issued, is never issued again.
 
 from __future__ import annotations
 
+from ..gitstate import common_dir as git_common_dir
 from .local import (
     Ledger,
     Marks,
-    git_common_dir,
     highest,
     marks_of_bytes,
     marks_of_counters,

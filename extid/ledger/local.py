@@ -32,6 +32,7 @@ from typing import Any
 
 from .. import model
 from ..errors import ExtidError
+from ..gitstate import common_dir as git_common_dir  # files only: no git per allocation
 from ..ids import KEYED_TOOLS, TOOLS
 from . import journal
 
@@ -44,44 +45,6 @@ LEDGER_LOCK = "ledger.lock"
 
 
 # --- where -----------------------------------------------------------------------------------
-
-
-def _read_pointer(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _common_of(git_dir: str) -> str:
-    """The common directory of a git directory (a linked worktree's names it in `commondir`)."""
-    pointer = _read_pointer(os.path.join(git_dir, "commondir"))
-    return os.path.normpath(os.path.join(git_dir, pointer)) if pointer else git_dir
-
-
-def git_common_dir(start: Path) -> Path | None:
-    """git's common directory for `start` (a path that need not exist), as `git rev-parse
-    --git-common-dir` would say, found by reading files: no git process per allocation.
-    `GIT_COMMON_DIR` / `GIT_DIR` win, as for git; else the nearest `.git` above `start`: a
-    directory, or a file `gitdir: ...` (a linked worktree, whose `commondir` names the rest)."""
-    env_common = os.environ.get("GIT_COMMON_DIR")
-    if env_common:
-        return Path(os.path.abspath(env_common))
-    env_dir = os.environ.get("GIT_DIR")
-    if env_dir:
-        return Path(_common_of(os.path.abspath(env_dir)))
-    for directory in (start, *start.parents):
-        dot_git = os.path.join(directory, ".git")
-        if os.path.isdir(dot_git):
-            return Path(_common_of(dot_git))
-        if os.path.isfile(dot_git):
-            pointer = _read_pointer(dot_git) or ""
-            if not pointer.startswith("gitdir:"):
-                return None
-            git_dir = os.path.normpath(os.path.join(directory, pointer[7:].strip()))
-            return Path(_common_of(git_dir))
-    return None
 
 
 # --- marks -----------------------------------------------------------------------------------

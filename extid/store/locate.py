@@ -60,21 +60,11 @@ def configured_state_dir(top: Path) -> str | None:
 
 
 def _local_config(top: Path) -> str:
-    """The path of the clone's config file: `$GIT_COMMON_DIR` / `$GIT_DIR`, else the `.git`
-    directory, else the common directory of the linked work tree `.git` names."""
-    git_dir = os.environ.get("GIT_COMMON_DIR") or os.environ.get("GIT_DIR")
-    if not git_dir:
-        git_dir = os.path.join(top, ".git")
-        if os.path.isfile(git_dir):  # a linked work tree or submodule: "gitdir: <path>"
-            with open(git_dir, encoding="utf-8", errors="surrogateescape") as f:
-                line = f.readline().strip()
-            git_dir = os.path.join(top, line.removeprefix("gitdir:").strip())
-            try:
-                with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
-                    git_dir = os.path.join(git_dir, f.read().strip())
-            except OSError:  # a submodule's git directory is its own common directory
-                pass
-    return os.path.join(os.path.abspath(git_dir), "config")
+    """The path of the clone's config file, in its common directory (shared by worktrees)."""
+    from ..gitstate import common_dir
+
+    found = common_dir(top)
+    return os.path.join(found if found is not None else os.path.join(top, ".git"), "config")
 
 
 def absolute(value: str | os.PathLike[str]) -> Path:
