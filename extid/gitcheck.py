@@ -18,16 +18,10 @@ from .validate import check_paths, load_file
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
     from typing import Any
 
     from .document import Kind
-    from .model import CounterKey
-
-    #: The counters file (relative to the top level) -> the numbers it must not go below, besides
-    #: HEAD's: where the clone's allocation ledger plugs in.
-    Floor = Callable[[str], dict[CounterKey, int]]
 
 UNMERGED = "unmerged: git's conflict in this file is not resolved yet (run `extid resolve`)"
 RESTORE = "restore it: `git checkout HEAD -- {rel}`"
@@ -94,10 +88,15 @@ def operation(top: Path) -> Operation | None:
     return None
 
 
-def check_staged(paths: list[str], floor: Floor | None = None) -> list[Problem]:
+def check_staged(paths: list[str]) -> list[Problem]:
     """The staged versions of the state files `paths`: unmerged ones refused, the rest validated;
-    a staged deletion refused; counters at least HEAD's and `floor`'s; while a merge or
-    cherry-pick is being committed, every mapping and counter of both parents kept."""
+    a staged deletion refused; counters at least HEAD's; while a merge or cherry-pick is being
+    committed, every mapping and counter of both parents kept.
+
+    Not held to the clone's ledger: it is above every branch's counters by design (a number
+    issued on one branch raises it for all), so a branch made before the last allocation would
+    have every commit refused; allocation itself reads the ledger, which is what keeps numbers
+    from being issued twice."""
     top = git.require_toplevel()
     groups = pairs(top, paths)
     rels = [rel for pair in groups for rel in pair.rel.values()]
@@ -109,7 +108,7 @@ def check_staged(paths: list[str], floor: Floor | None = None) -> list[Problem]:
     blobs = git.read_blobs(top, specs)
     problems: list[Problem] = []
     for pair in groups:
-        problems.extend(_staged_pair(pair, stages, blobs, op, floor))
+        problems.extend(_staged_pair(pair, stages, blobs, op))
     return problems
 
 
@@ -118,7 +117,6 @@ def _staged_pair(
     stages: dict[str, dict[int, str]],
     blobs: dict[str, bytes | None],
     op: Operation | None,
-    floor: Floor | None,
 ) -> list[Problem]:
     unmerged = [k for k, rel in pair.rel.items() if set(stages.get(rel, {})) - {0}]
     if unmerged:
@@ -145,14 +143,6 @@ def _staged_pair(
             counters_shown,
             "HEAD",
             RESTORE.format(rel=counters_rel),
-        )
-    if COUNTERS in staged and floor is not None:
-        problems += lowered_counters(
-            docs[COUNTERS],
-            floor(counters_rel),
-            counters_shown,
-            "this clone's ledger",
-            "run `extid repair`",
         )
     if op is not None and staged:
         base = _docs_at(pair, blobs, op.base)[0] if op.base else None

@@ -1,5 +1,5 @@
 """History guards: what a new version of the state files must keep of versions already committed
-(HEAD, the ledger's floor, both parents of a merge), as `Problem` values; no I/O.
+(HEAD, both parents of a merge), as `Problem` values; no I/O.
 
 A number, once issued, is never issued again: so counters never go below a version history has
 seen. No mapping is ever lost: so a merge result holds every mapping of both parents except
