@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import ExtidError
 from ..git import run_git
+from ..gitstate import common_dir
 from ..store.durable import atomic_write, ensure_dir, read_bytes
 from ..store.lock import DirLock, timeout_setting
 from . import wire
@@ -90,8 +91,10 @@ class RemoteLedger:
         settings = Settings.read(cwd)
         if settings is None:
             return None
-        proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd)
-        common = Path(proc.stdout.decode("utf-8", "surrogateescape").strip())
+        common = common_dir(cwd)
+        if common is None:  # git found the settings, so there is a repository: ask git
+            proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd)
+            common = Path(proc.stdout.decode("utf-8", "surrogateescape").strip())
         return cls(common, resolve_remote(cwd, settings), settings)
 
     # --- local state, under the lock ------------------------------------------------------
