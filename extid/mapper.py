@@ -85,6 +85,9 @@ class Batch:
         self.state = state
         self._tracker = tracker
         self.ledger = ledger
+        #: How many numbers this batch issued (an allocation that found the task's existing ID
+        #: issues none): what `allocate --json` reports as "new".
+        self.issued = 0
         self._folded: dict[str, str] | None = None
         self._holders: dict[tuple[str, str], str] | None = None
         if tracker is not None:
@@ -137,6 +140,7 @@ class Batch:
             existing: str = self.state.mappings[stored][tool]
             return existing
         number = self._next_number(tool, key)
+        self.issued += 1
         stored, _ = self._entry(internal_id)
         self._set(stored, tool, ids.format_external(tool, key, number))
         model.set_counter(self.state.counter_values, tool, key, number + 1)
@@ -293,8 +297,17 @@ class ExternalIDMapper:
         # Arguments are checked before the lock: a mistyped call must not create a file.
         check_internal_id(internal_id)
         project_key(check_tool(tool), project)
+        return self.allocate_new(internal_id, tool, project)[0]
+
+    def allocate_new(
+        self, internal_id: str, tool: str, project: str | None = None
+    ) -> tuple[str, bool]:
+        """`allocate`, and whether the number was issued by this call (False: the task's
+        existing ID), decided inside the transaction, so two racing callers never both say new."""
+        check_internal_id(internal_id)
+        project_key(check_tool(tool), project)
         with self._one() as b:
-            return b.allocate(internal_id, tool, project)
+            return b.allocate(internal_id, tool, project), b.issued > 0
 
     def record(self, internal_id: str, tool: str, external_id: str) -> str:
         """Store an ID that the tool assigned; ConflictError if another task holds it."""

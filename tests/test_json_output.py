@@ -138,3 +138,17 @@ def test_reverse_json_prints_the_holders_entry(registry: Path, in_process: InPro
     missing = in_process("reverse", "jira", "PROJ-2", "--json")
     assert (missing.returncode, _json(missing)) == (1, {})
     assert missing.stderr == "extid: no task holds jira PROJ-2\n"
+
+
+def test_allocate_json_says_whether_the_number_is_new(
+    registry: Path, in_process: InProcess
+) -> None:
+    """A script that opens the ticket acts only on "new": the task's existing ID is not new."""
+    first = _json(in_process("allocate", "task-cafe", "jira", "--project", "PROJ", "--json"))
+    assert first == {"id": "TASK-cafe", "tool": "jira", "external_id": "PROJ-2", "new": True}
+    again = _json(in_process("allocate", "TASK-cafe", "jira", "--project", "PROJ", "--json"))
+    assert again == {**first, "new": False}
+    assert (
+        _json(in_process("allocate", "TASK-beef", "jira", "--project", "PROJ", "--json"))["new"]
+        is False
+    )
