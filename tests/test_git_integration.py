@@ -297,6 +297,23 @@ def test_collision_is_a_conflict_by_default_then_renumbered_by_resolve(repo: Pat
     assert_sound(repo)
 
 
+def test_resolve_json_reports_each_renumbering(repo: Path) -> None:
+    """Scripts and CI act on renumberings: the old ID may already be in the tracker."""
+    collide(repo)
+    assert git(repo, "merge", "side", "-m", "merge", check=False).returncode != 0
+    proc = extid(repo, "resolve", "--renumber", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    [moved] = report["renumbered"]
+    assert report["status"] == "ok" and report["unresolved"] == []
+    assert report["resolved"] == [MAPPING, COUNTERS] or report["resolved"] == [MAPPING]
+    assert (moved["tool"], moved["from"], moved["to"]) == ("jira", "PROJ-1", "PROJ-2")
+    assert mapping(repo)["mappings"][moved["id"]]["jira"] == "PROJ-2"
+    assert mapping(repo)["mappings"][moved["kept_by"]]["jira"] == "PROJ-1"
+    nothing = extid(repo, "resolve", "--json")
+    assert json.loads(nothing.stdout)["resolved"] == [] and nothing.returncode == 0
+
+
 def test_collision_renumbered_by_config_and_by_option(repo: Path, tmp_path: Path) -> None:
     collide(repo)
     git(repo, "config", "extid.onCollision", "renumber")

@@ -28,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     side.add_argument(
         "--renumber", action="store_true", help="renumber collisions (the later task moves)"
     )
+    parser.add_argument(
+        "--json",
+        dest="as_json",
+        action="store_true",
+        help='stdout: {"status", "resolved", "unresolved", "renumbered": [{"id", "tool", '
+        '"from", "to", "kept_by"}]} (messages stay on stderr)',
+    )
 
 
 def run(
@@ -36,26 +43,54 @@ def run(
     ours: bool = False,
     theirs: bool = False,
     renumber: bool = False,
+    as_json: bool = False,
 ) -> int:
     from .. import git
 
     top = git.require_toplevel()
     unmerged = git.unmerged_paths(top)
     targets = _targets(top, unmerged, paths)
-    if not targets:
-        return _nothing_conflicted(state_dir)
     resolver = _Resolver(top, unmerged, ours=ours, theirs=theirs, renumber=renumber)
-    rc = 0
+    resolver.quiet = as_json
+    rc = _nothing_conflicted(state_dir, as_json) if not targets else 0
     for rel in sorted(targets, key=lambda p: (os.path.basename(p) != MAPPING_FILE, p)):
         try:
             rc |= resolver.resolve(rel)
         except ExtidError as e:
             print(f"extid: {rel}: {e}", file=sys.stderr)
             rc = 1
+        if rel not in resolver.resolved:
+            resolver.unresolved.append(rel)
+    if as_json:
+        _print_json(resolver, rc)
     return rc
 
 
-def _nothing_conflicted(state_dir: str | None) -> int:
+def _print_json(resolver: _Resolver, rc: int) -> None:
+    """What a script or CI needs to act on: which files are done, and each renumbering (the
+    old number may already be in the tool; the new one must replace it there)."""
+    from ..report import print_json, status
+
+    print_json(
+        {
+            "status": status(rc != 0),
+            "resolved": resolver.resolved,
+            "unresolved": resolver.unresolved,
+            "renumbered": [
+                {
+                    "id": r.internal_id,
+                    "tool": r.tool,
+                    "from": r.old,
+                    "to": r.new,
+                    "kept_by": r.kept_by,
+                }
+                for r in resolver.renumbered
+            ],
+        }
+    )
+
+
+def _nothing_conflicted(state_dir: str | None, quiet: bool = False) -> int:
     """No conflicted file in git's index; a collision already committed (a hand resolution
     someone pushed) is no merge to resolve, but it is still there to settle: say how."""
     from ..store import resolve_state_dir
@@ -65,7 +100,8 @@ def _nothing_conflicted(state_dir: str | None) -> int:
     files = [str(directory / name) for name in (MAPPING_FILE, COUNTERS_FILE)]
     clashes = [p for p in check_paths(f for f in files if os.path.isfile(f)) if SETTLE in p.message]
     if not clashes:
-        print("extid: no conflicted state files to resolve")
+        if not quiet:
+            print("extid: no conflicted state files to resolve")
         return 0
     print("extid: no merge to resolve, but collisions are committed:", file=sys.stderr)
     for problem in clashes:
@@ -102,6 +138,10 @@ class _Resolver:
             "ours" if ours else "theirs" if theirs else "renumber" if renumber else None
         )
         self.merged_mappings: dict[str, dict[str, Any]] = {}  # directory -> merged mappings
+        self.quiet = False  # --json: stdout holds the JSON document alone
+        self.resolved: list[str] = []
+        self.unresolved: list[str] = []
+        self.renumbered: list[Any] = []  # merge.Renumbered, in the order they were made
 
     def resolve(self, rel: str) -> int:
         from .. import git
@@ -136,10 +176,13 @@ class _Resolver:
         data = result.render(version, sides.labels)
         _write(self.top / rel, data)
         report(rel, result, data, sides)
+        self.renumbered += result.renumbered
         if not result.clean:
             return 1
         git.add(self.top, [rel])
-        print(f"resolved {rel}")
+        self.resolved.append(rel)
+        if not self.quiet:
+            print(f"resolved {rel}")
         if result.kind == "mapping":
             self._raise_sibling_counters(directory, result.doc["mappings"])
         return 0
@@ -188,7 +231,10 @@ class _Resolver:
 
         _write(path, document.canonical(downgrade(side.obj, side.kind, side.version, rel)))
         git.add(self.top, [rel])
-        print(f"raised counters in {rel} above the merged numbers")
+        print(
+            f"raised counters in {rel} above the merged numbers",
+            file=sys.stderr if self.quiet else sys.stdout,
+        )
 
 
 def _write(path: Path, data: bytes) -> None:
