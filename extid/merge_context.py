@@ -99,7 +99,7 @@ def make_room(
 ) -> None:
     """Counters merged where both sides issued numbers of one tool/key since the base: those
     numbers collide in the mapping, whose driver renumbers one task of each pair from above
-    every counter in sight and the clone's ledger (`counter_floor()`, the driver's floor). The
+    every counter in sight (`counter_floor()`; the renumbering also stays above the ledger). The
     merged counter goes up by as many, from that floor, so the merge result (the merge commit,
     merge-tree's tree) is consistent without a rewrite. Only where collisions are renumbered
     (`on_collision()` is not "conflict": renumber, or `resolve --ours/--theirs`, which renumber

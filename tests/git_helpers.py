@@ -61,6 +61,19 @@ def push_branch(mate: Path, name: str, message: str) -> None:
     git(mate, "push", "-q", "origin", f"HEAD:refs/heads/{name}")
 
 
+def diverge_in_one_clone(repo: Path) -> None:
+    """Branches `side` and `main` of one clone each allocate a jira PROJ number for a different
+    task (TASK-beef on side, TASK-cafe on main): the ledger gives them different numbers, so no
+    collision, but entries git's line merge puts in one place; `main` checked out. Works from
+    any directory git works in (a subdirectory, a linked worktree, core.worktree)."""
+    git(repo, "checkout", "-q", "-b", "side")
+    allocate(repo, "TASK-beef", "jira", "PROJ")
+    commit(repo, "side")
+    git(repo, "checkout", "-q", "main")
+    allocate(repo, "TASK-cafe", "jira", "PROJ")
+    commit(repo, "main")
+
+
 def diverge(repo: Path, side: tuple[str, str] = ("jira", "PROJ")) -> None:
     """Branches `side` and `main` each take the next jira PROJ number for a different task
     (TASK-beef on side, allocated in a teammate's clone and pushed; TASK-cafe on main): a

@@ -7,20 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import git, run_extid
-from git_helpers import MAPPING, allocate, commit, setup_repo
+from git_helpers import MAPPING, allocate, commit, push_branch, setup_repo, teammate
 from merge_helpers import pick
 
 
 def two_collisions(tmp_path: Path) -> Path:
-    """`side` and `main` each take jira PROJ-2 and github 1 for tasks of their own."""
+    """`side` (a teammate's clone, pushed) and `main` each take jira PROJ-2 and github 1 for
+    tasks of their own."""
     repo = setup_repo(tmp_path / "repo")
     allocate(repo, "TASK-0001", "jira", "PROJ")
     commit(repo, "base")
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "jira", "PROJ")
-    allocate(repo, "TASK-bee2", "github")
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
+    mate = teammate(repo)
+    allocate(mate, "TASK-beef", "jira", "PROJ")
+    allocate(mate, "TASK-bee2", "github")
+    push_branch(mate, "side", "side")
     allocate(repo, "TASK-cafe", "jira", "PROJ")
     allocate(repo, "TASK-caf2", "github")
     commit(repo, "main")

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 from conftest import InProcess, git, uncovered_env
-from git_helpers import MAPPING, STATE, allocate, commit, diverge, extid, has_markers, ok
+from git_helpers import (
+    MAPPING,
+    STATE,
+    allocate,
+    commit,
+    diverge_in_one_clone,
+    extid,
+    has_markers,
+    ok,
+)
 
 from extid import git as extid_git
 from extid.store import resolve_state_dir
@@ -191,7 +200,7 @@ def test_resolve_reads_the_index_with_the_git_binary(
     here = Path.cwd()
     ok(extid(here, "init"))
     commit(here, "extid state")
-    diverge(here)
+    diverge_in_one_clone(here)
     assert git(here, "merge", "side", check=False).returncode == 1  # no driver: line merge
     assert has_markers(top / MAPPING)
     stages = extid_git.read_stages(top, MAPPING)

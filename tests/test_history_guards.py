@@ -9,7 +9,19 @@ import json
 from pathlib import Path
 
 from conftest import git
-from git_helpers import COUNTERS, MAPPING, allocate, commit, diverge, extid, mapping, ok, setup_repo
+from git_helpers import (
+    COUNTERS,
+    MAPPING,
+    allocate,
+    commit,
+    diverge,
+    extid,
+    mapping,
+    ok,
+    push_branch,
+    setup_repo,
+    teammate,
+)
 
 
 def _refused(proc: object, *texts: str) -> str:
@@ -128,15 +140,15 @@ def test_check_against_ref_for_pull_requests(tmp_path: Path) -> None:
 
 
 def _issued_and_removed_on_side(repo: Path) -> None:
-    """side issues PROJ-1 and PROJ-2, then removes PROJ-2's task; main issues PROJ-1 too."""
+    """side (a teammate's clone, pushed) issues PROJ-1 and PROJ-2, then removes PROJ-2's task;
+    main issues PROJ-1 too."""
     git(repo, "config", "extid.onCollision", "renumber")
-    git(repo, "checkout", "-q", "-b", "side")
-    allocate(repo, "TASK-beef", "jira", "PROJ")
-    assert allocate(repo, "TASK-dead", "jira", "PROJ") == "PROJ-2"
-    ok(extid(repo, "remove", "TASK-dead"))
-    commit(repo, "side")
-    git(repo, "checkout", "-q", "main")
-    allocate(repo, "TASK-cafe", "jira", "PROJ")
+    mate = teammate(repo)
+    allocate(repo, "TASK-cafe", "jira", "PROJ")  # before side arrives: the ledger seeds from refs
+    allocate(mate, "TASK-beef", "jira", "PROJ")
+    assert allocate(mate, "TASK-dead", "jira", "PROJ") == "PROJ-2"
+    ok(extid(mate, "remove", "TASK-dead"))
+    push_branch(mate, "side", "side")
     commit(repo, "main")
 
 
@@ -156,7 +168,8 @@ def test_renumbering_stays_above_their_counters_in_merge_and_cherry_pick(tmp_pat
 
     git(repo, "reset", "-q", "--hard", "HEAD^")
     git(repo, "cherry-pick", "side", check=False)
-    assert _renumbered_to(mapping(repo)["mappings"]) == {"PROJ-3"}
+    # PROJ-3 was handed out by the merge the reset threw away: the clone's ledger remembers
+    assert _renumbered_to(mapping(repo)["mappings"]) == {"PROJ-4"}
 
 
 def test_renumbering_stays_above_their_counters_in_merge_tree(tmp_path: Path) -> None:

@@ -148,7 +148,10 @@ def merge_sides(
             o.obj,
             t.obj,
             lambda: on_collision or _configured_on_collision(cwd),
-            counter_floor,
+            # The counters in sight only: where git merged the mapping file first, its
+            # renumbering has raised the ledger already, and a floor with the ledger would
+            # leave a gap of as many numbers as were renumbered on every such merge.
+            lambda: merge_counter_floor(*floor_docs(floor_blobs)),
         )
     if ledger is not None and result.renumbered:
         with ledger.hold() as marks:
