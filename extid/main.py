@@ -172,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command, params = parse(args_list)
     try:
-        return int(_module(command).run(**params))
+        rc = int(_module(command).run(**params))
+        sys.stdout.flush()  # here, where a full disk behind a redirection can be reported
+        return rc
     except ExtidError as e:
         print(f"extid: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -181,6 +183,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            from .error_handler import report_bug
+
+            return report_bug(e, args_list, BUG)
+        # State files are written through the store, whose errors are ExtidErrors: this one
+        # is the output (`extid list > /dev/full`, a full disk behind a redirection).
+        print(f"extid: error: cannot write the output ({e.strerror})", file=sys.stderr)
+        _silence_stdout()
+        return 1
     except Exception as e:
         from .error_handler import report_bug  # deferred: only a bug pays for it
 

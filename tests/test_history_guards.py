@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import git
 from git_helpers import (
     COUNTERS,
@@ -208,6 +209,30 @@ def test_renumbering_keeps_the_published_number(tmp_path: Path) -> None:
     ok(git(mine, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False))
     m = mapping(mine)["mappings"]
     assert (m["TASK-cafe"]["jira"], m["TASK-beef"]["jira"]) == ("PROJ-1", "PROJ-2")
+
+
+@pytest.mark.parametrize("side", ["--ours", "--theirs"])
+def test_resolve_ours_or_theirs_is_obeyed_over_what_is_published(tmp_path: Path, side: str) -> None:
+    """The user named the side whose task keeps the number: published or not, it keeps it."""
+    upstream = setup_repo(tmp_path / "a")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(upstream), str(remote))
+    git(upstream, "remote", "add", "origin", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))
+    mine = tmp_path / "b"
+    ok(extid(mine, "install"))
+    allocate(mine, "TASK-beef", "jira", "PROJ")
+    commit(mine, "not pushed")
+    allocate(upstream, "TASK-cafe", "jira", "PROJ")
+    commit(upstream, "pushed first")
+    git(upstream, "push", "-q", "origin", "main")
+    assert git(
+        mine, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False
+    ).returncode
+    ok(extid(mine, "resolve", side))
+    keeper, moved = ("TASK-beef", "TASK-cafe") if side == "--ours" else ("TASK-cafe", "TASK-beef")
+    m = mapping(mine)["mappings"]
+    assert (m[keeper]["jira"], m[moved]["jira"]) == ("PROJ-1", "PROJ-2")
 
 
 def test_post_merge_reports_a_fast_forward_that_deleted_the_state_files(tmp_path: Path) -> None:

@@ -51,6 +51,36 @@ def test_a_directory_where_the_mapping_file_belongs_is_one_line(
     assert snapshot(state_dir) == before
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_device_behind_stdout_is_one_line(repo: Path) -> None:
+    """`extid list > /dev/full`: the output cannot be written; that is no bug in extid."""
+    assert run_extid("allocate", "TASK-abcd", "github", cwd=repo).returncode == 0
+    exe = Path(sys.executable).parent / "extid"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [str(exe), "list"], cwd=repo, stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert proc.returncode == 1
+    assert proc.stderr == "extid: error: cannot write the output (No space left on device)\n"
+
+
+def test_install_with_a_file_where_the_state_directory_belongs_is_one_line(
+    repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    (repo / ".claude").mkdir(exist_ok=True)
+    state = repo / ".claude" / "state"
+    if state.is_dir():
+        import shutil
+
+        shutil.rmtree(state)
+    state.write_text("not a directory\n")
+    result = in_process("install")
+    assert result.returncode == 1 and "bug" not in result.stderr
+    assert result.stderr.strip().endswith(f"{state}: is not a directory")
+    assert state.read_text() == "not a directory\n"
+
+
 @pytest.mark.parametrize("command", ["list", "doctor"])
 def test_a_closed_pipe_exits_141_silently(repo: Path, command: str) -> None:
     """`extid list | head -1`: the reader is gone before extid writes."""

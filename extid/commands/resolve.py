@@ -164,7 +164,13 @@ class _Resolver:
             on_conflict=self.on_conflict,  # type: ignore[arg-type]
             floor_blobs=lambda: self._counter_blobs(directory),
             cwd=str(self.top),
-            published_blobs=lambda: git.published_blobs(self.top, rel),
+            # --ours/--theirs name the side whose task keeps the number: what is published
+            # decides only where the user did not (--renumber, extid.onCollision)
+            published_blobs=(
+                None
+                if self.on_collision in ("ours", "theirs")
+                else lambda: git.published_blobs(self.top, rel)
+            ),
         )
         for note in notes:
             print(f"extid: {rel}: {note}", file=sys.stderr)

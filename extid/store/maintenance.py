@@ -14,7 +14,7 @@ from .. import document, migrations, model
 from ..document import COUNTERS, MAPPING, Kind
 from ..errors import BadArgumentError, ExtidError
 from . import codec, recovery
-from .durable import atomic_write, existing_dir, lstat, read_bytes
+from .durable import atomic_write, ensure_dir, existing_dir, lstat, read_bytes
 from .state import reconciled
 
 if TYPE_CHECKING:
@@ -210,6 +210,6 @@ def ensure_gitignore(state_dir: Path) -> list[Path]:
     """The state directory (created if missing) with its `.gitignore`, for `extid install`;
     returns what was created."""
     created = [] if state_dir.is_dir() else [state_dir]
-    state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(state_dir)  # a file in its place: one line naming it, not a traceback
     gitignore = state_dir / ".gitignore"
     return created + ([gitignore] if _ensure_gitignore(gitignore) else [])
