@@ -326,11 +326,16 @@ def report(
         )
         for c in result.conflicts:
             print(f"  {sides.name(c.message)}", file=sys.stderr)
-        print(
-            f"extid: {name}: keep one side of each region (or {sides.choices}), then "
-            f"`git add {name}` and {sides.next_step}",
-            file=sys.stderr,
-        )
+        if any(c.collision for c in result.conflicts):
+            # Keeping one side of a collision region drops the other task's ID: the merge
+            # guard refuses that commit, so never suggest it.
+            how = f"run {sides.choices} (each task keeps an ID), then {sides.next_step}"
+        else:
+            how = (
+                f"keep one side of each region (or {sides.choices}), then `git add {name}` "
+                f"and {sides.next_step}"
+            )
+        print(f"extid: {name}: {how}", file=sys.stderr)
 
 
 def _fall_back(out: str, base: bytes, ours: bytes, theirs: bytes, name: str, why: str) -> int:

@@ -160,7 +160,8 @@ def _collision_conflict(
             ov,
             tv,
             f"{tool} {value} is held by both {winner} ({where[winner]}) and "
-            f"{loser} ({where[loser]}); keep one (`extid resolve --ours/--theirs/--renumber`)",
+            f"{loser} ({where[loser]}); `extid resolve --ours/--theirs` gives it to that side's "
+            "task and the other a fresh number, `--renumber` decides which",
             collision=True,
             other=winner,
         )
