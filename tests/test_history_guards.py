@@ -186,34 +186,8 @@ def test_renumbering_stays_above_their_counters_in_merge_tree(tmp_path: Path) ->
     ok(extid(repo, "check", str(out / Path(MAPPING).name), str(out / Path(COUNTERS).name)))
 
 
-def test_renumbering_keeps_the_published_number(tmp_path: Path) -> None:
-    """A task created earlier but never pushed loses its number to the one already on the remote
-    (the tracker may hold it): the side being pulled is published."""
-    upstream = setup_repo(tmp_path / "a")
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(upstream), str(remote))
-    git(upstream, "remote", "add", "origin", str(remote))
-    git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))
-    mine = tmp_path / "b"
-    ok(extid(mine, "install", "--hooks"))
-    git(mine, "config", "extid.onCollision", "renumber")
-    allocate(mine, "TASK-beef", "jira", "PROJ")
-    text = (mine / MAPPING).read_text()
-    (mine / MAPPING).write_text(
-        text.replace(text.split('"created": ')[1][:22], '"2020-01-01T00:00:00Z"')
-    )
-    commit(mine, "created long ago, never pushed")
-    allocate(upstream, "TASK-cafe", "jira", "PROJ")
-    commit(upstream, "pushed first")
-    git(upstream, "push", "-q", "origin", "main")
-    ok(git(mine, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False))
-    m = mapping(mine)["mappings"]
-    assert (m["TASK-cafe"]["jira"], m["TASK-beef"]["jira"]) == ("PROJ-1", "PROJ-2")
-
-
-@pytest.mark.parametrize("side", ["--ours", "--theirs"])
-def test_resolve_ours_or_theirs_is_obeyed_over_what_is_published(tmp_path: Path, side: str) -> None:
-    """The user named the side whose task keeps the number: published or not, it keeps it."""
+def _upstream_and_mine(tmp_path: Path) -> tuple[Path, Path]:
+    """`a` (pushes to a bare remote) and `b` (a clone of it, extid installed)."""
     upstream = setup_repo(tmp_path / "a")
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(upstream), str(remote))
@@ -221,14 +195,41 @@ def test_resolve_ours_or_theirs_is_obeyed_over_what_is_published(tmp_path: Path,
     git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))
     mine = tmp_path / "b"
     ok(extid(mine, "install"))
-    allocate(mine, "TASK-beef", "jira", "PROJ")
-    commit(mine, "not pushed")
+    return upstream, mine
+
+
+def _push_cafe_then_pull(upstream: Path, mine: Path) -> int:
+    """upstream takes PROJ-1 for TASK-cafe and pushes it; mine pulls (by merge): exit code."""
     allocate(upstream, "TASK-cafe", "jira", "PROJ")
     commit(upstream, "pushed first")
     git(upstream, "push", "-q", "origin", "main")
-    assert git(
-        mine, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False
-    ).returncode
+    args = ("pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    return git(mine, *args, check=False).returncode
+
+
+def test_renumbering_keeps_the_published_number(tmp_path: Path) -> None:
+    """A task created earlier but never pushed loses its number to the one already on the remote
+    (the tracker may hold it): the side being pulled is published."""
+    upstream, mine = _upstream_and_mine(tmp_path)
+    git(mine, "config", "extid.onCollision", "renumber")
+    allocate(mine, "TASK-beef", "jira", "PROJ")
+    text = (mine / MAPPING).read_text()
+    (mine / MAPPING).write_text(
+        text.replace(text.split('"created": ')[1][:22], '"2020-01-01T00:00:00Z"')
+    )
+    commit(mine, "created long ago, never pushed")
+    assert _push_cafe_then_pull(upstream, mine) == 0
+    m = mapping(mine)["mappings"]
+    assert (m["TASK-cafe"]["jira"], m["TASK-beef"]["jira"]) == ("PROJ-1", "PROJ-2")
+
+
+@pytest.mark.parametrize("side", ["--ours", "--theirs"])
+def test_resolve_ours_or_theirs_is_obeyed_over_what_is_published(tmp_path: Path, side: str) -> None:
+    """The user named the side whose task keeps the number: published or not, it keeps it."""
+    upstream, mine = _upstream_and_mine(tmp_path)
+    allocate(mine, "TASK-beef", "jira", "PROJ")
+    commit(mine, "not pushed")
+    assert _push_cafe_then_pull(upstream, mine) != 0  # a collision: conflict by default
     ok(extid(mine, "resolve", side))
     keeper, moved = ("TASK-beef", "TASK-cafe") if side == "--ours" else ("TASK-cafe", "TASK-beef")
     m = mapping(mine)["mappings"]
