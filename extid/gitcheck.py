@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import git
 from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE
 from .errors import ExtidError, Problem
-from .guards import counter_floor, kept, lowered_counters
+from .guards import counter_floor, kept, lost_mappings, lowered_counters
 from .validate import check_paths, load_file
 
 TYPE_CHECKING = False  # not typing's: see errors.py
@@ -222,6 +222,36 @@ def check_against(ref: str, paths: list[str]) -> list[Problem]:
             _docs_at(pair, blobs, base)[0] if base else None,
             (pair.shown[MAPPING], pair.shown[COUNTERS]),
             (fix, fix),
+        )
+    return problems
+
+
+def check_rebased(upstream: str, replaced: str, paths: list[str]) -> list[Problem]:
+    """HEAD after a rebase of `replaced` (the branch's old tip) onto `upstream`: every mapping of
+    either kept except those the other deleted since their merge base, as for a merge of the
+    two. git runs no pre-commit hook while it rebases: a hand resolution is only seen here."""
+    top = git.require_toplevel()
+    base = git.merge_base(top, upstream, replaced)
+    groups = pairs(top, paths)
+    revs = ["HEAD", upstream, replaced, *((base,) if base else ())]
+    blobs = git.read_blobs(
+        top, [f"{rev}:{rel}" for rev in revs for pair in groups for rel in pair.rel.values()]
+    )
+    problems: list[Problem] = []
+    for pair in groups:
+        fix = (
+            f"the rebase dropped it; `git show {replaced[:12]}:{pair.rel[MAPPING]}` still has "
+            "it: put it back (`extid record`) and commit"
+        )
+        problems += lost_mappings(
+            _docs_at(pair, blobs, "HEAD")[0],
+            [
+                ("upstream", _docs_at(pair, blobs, upstream)[0]),
+                ("your commits", _docs_at(pair, blobs, replaced)[0]),
+            ],
+            _docs_at(pair, blobs, base)[0] if base else None,
+            pair.shown[MAPPING],
+            fix,
         )
     return problems
 

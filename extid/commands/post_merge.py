@@ -72,7 +72,9 @@ def run(
         )
         return 1
     _raise_ledger(directory, paths)
-    lowered = _restore_lowered(directory, *_replaced_commits(rewritten))
+    operation, replaced, first_new = _replaced_commits(rewritten)
+    lost = _lost_by_rebase(existing, operation, replaced, first_new)
+    lowered = _restore_lowered(directory, operation, replaced)
     for action in lowered:
         print(f"extid post-merge: {action}", file=sys.stderr)
     if stale_counters:
@@ -85,7 +87,27 @@ def run(
             "extid post-merge: commit the renumbered IDs (and change them in the tools)",
             file=sys.stderr,
         )
-    return 1 if lowered or renumbered or deleted else 0
+    return 1 if lowered or renumbered or deleted or lost else 0
+
+
+def _lost_by_rebase(
+    existing: list[str], operation: str, replaced: list[str], first_new: str | None
+) -> int:
+    """After a rebase: the mappings HEAD lost of the upstream or of the commits replayed onto
+    it, as a merge of the two would be held to (git runs no pre-commit hook in a rebase, so a
+    collision region resolved by keeping one side is caught only here). Said on stderr."""
+    from .. import git
+    from ..gitcheck import check_rebased
+
+    if operation != "the rebase" or first_new is None or not replaced:
+        return 0
+    try:
+        problems = check_rebased(f"{first_new}^", replaced[-1], existing)
+    except git.GitError:  # a commit gone already (gc): nothing to compare with
+        return 0
+    for problem in problems:
+        print(f"extid post-merge: {problem}", file=sys.stderr)
+    return len(problems)
 
 
 def _deleted_by_merge(missing: list[str]) -> list[str]:
@@ -136,8 +158,9 @@ def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
         return []  # reported by the checks that follow
 
 
-def _replaced_commits(rewritten: str | None) -> tuple[str, list[str]]:
-    """(what replaced them, the commits whose counters must not be lowered).
+def _replaced_commits(rewritten: str | None) -> tuple[str, list[str], str | None]:
+    """(what replaced them, the commits whose counters must not be lowered, the first commit
+    that replaced one: its parent is what a rebase replayed onto; None when unknown).
 
     After a merge, ORIG_HEAD is the commit before it. After an amend or a rebase, the replaced
     commits are the OLD of the `OLD NEW` lines git gives the post-rewrite hook on stdin: ORIG_HEAD
@@ -148,15 +171,17 @@ def _replaced_commits(rewritten: str | None) -> tuple[str, list[str]]:
     """
     command = rewritten or os.environ.get("PRE_COMMIT_REWRITE_COMMAND")
     if command not in ("amend", "rebase"):
-        return "the merge", ["ORIG_HEAD"]
+        return "the merge", ["ORIG_HEAD"], None
     replaced: list[str] = []
+    first_new: str | None = None
     if rewritten and sys.stdin is not None and not sys.stdin.isatty():
         for line in sys.stdin.read().splitlines():
-            old = line.split()[0] if line.split() else ""
+            old, new = [*line.split(), "", ""][:2]
             if old and all(c in "0123456789abcdef" for c in old) and old not in replaced:
                 replaced.append(old)
+                first_new = first_new or new or None
     fallback = "HEAD@{1}" if command == "amend" else "ORIG_HEAD"
-    return f"the {command}", replaced or [fallback]
+    return f"the {command}", replaced or [fallback], first_new
 
 
 def _restore_lowered(state_dir: Path, operation: str, revisions: list[str]) -> list[str]:
