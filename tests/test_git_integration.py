@@ -496,7 +496,8 @@ def test_hook_without_extid_on_path_says_so(repo: Path) -> None:
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text(hook_script("pre-commit", str(repo / "moved-venv" / "bin" / "python")))
     proc = subprocess.run([str(hook)], cwd=repo, capture_output=True, text=True, env=env)
-    assert proc.returncode == 1 and "not on PATH" in proc.stderr
+    assert proc.returncode == 1
+    assert "moved-venv/bin/python is gone, none on PATH): run 'extid install'" in proc.stderr
 
 
 def test_doctor_catches_an_attribute_without_a_driver(tmp_path: Path) -> None:

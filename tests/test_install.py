@@ -191,6 +191,29 @@ def installed_from_venv(tmp_path: Path) -> Path:
     return repo
 
 
+def test_doctor_names_hooks_whose_extid_is_gone(tmp_path: Path, installed_from_venv: Path) -> None:
+    """The venv that installed the hooks is deleted and no extid is on PATH: every commit would
+    fail, so doctor must not call the hooks ok, and the hook says what to do."""
+    repo = installed_from_venv
+    python = str(tmp_path / "venv" / "bin" / "python")
+    ok(subprocess.run([python, "-m", "extid", "install"], cwd=repo, capture_output=True, text=True))
+    shutil.rmtree(tmp_path / "venv")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no extid anywhere
+    doctor = subprocess.run(
+        [sys.executable, "-m", "extid", "doctor"], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert doctor.returncode == 1
+    assert doctor.stdout.count("can run extid (the extid that installed it is gone") == 3
+    (repo / "notes.txt").write_text("unrelated\n")
+    git(repo, "add", "notes.txt")
+    proc = subprocess.run(
+        ["git", "commit", "-q", "-m", "x"], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 1
+    assert f"cannot run extid ({python} is gone, none on PATH)" in proc.stderr
+    assert "'extid install' with the extid you use" in proc.stderr
+
+
 def diverge_cleanly(repo: Path) -> None:
     """`side` and `main` each allocate on another tool: adjacent lines (git's line merge
     conflicts), one right answer (the driver merges cleanly). `main` checked out."""

@@ -138,7 +138,14 @@ def hook_findings(top: Path) -> list[Finding]:
     """extid's own hooks, or pre-commit's scripts where its config runs the extid hooks."""
     from .. import git
     from ..setup import precommit
-    from ..setup.hooks import HOOK_NAMES, PRE_COMMIT_LEGACY, is_extid_hook, read_hook
+    from ..setup.hooks import (
+        HOOK_MARKER,
+        HOOK_NAMES,
+        PRE_COMMIT_LEGACY,
+        is_extid_hook,
+        read_hook,
+        runs_extid,
+    )
 
     directory = git.hooks_dir(top)
     found = []
@@ -160,6 +167,15 @@ def hook_findings(top: Path) -> list[Finding]:
                         f"add `id: {wanted}` to {precommit.CONFIG} (see docs/hooks.md)",
                     )
                 )
+        elif runs and HOOK_MARKER in (text := read_hook(path)) and not runs_extid(text):
+            found.append(
+                Finding(
+                    False,
+                    f"hook {path} can run extid (the extid that installed it is gone, and none "
+                    "is on PATH: every commit would fail)",
+                    "extid install, run by the extid you use",
+                )
+            )
         elif runs and "extid" in read_hook(path):  # extid's, or a hand-written one calling it
             found.append(Finding(True, f"hook {path}"))
         elif hook_id is not None:

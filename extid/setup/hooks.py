@@ -36,8 +36,8 @@ if [ -n "$extid_python" ] && [ -x "$extid_python" ]; then
     exec "$extid_python" -m extid {command}
 fi
 if ! command -v extid >/dev/null 2>&1; then
-    echo "extid {name} hook: 'extid' is not on PATH (install it: pip install extid)," \\
-        "or remove $0" >&2
+    echo "extid {name} hook: cannot run extid (${{extid_python:+$extid_python is gone, }}none" \\
+        "on PATH): run 'extid install' with the extid you use, or remove $0" >&2
     exit 1
 fi
 exec extid {command}
@@ -66,6 +66,23 @@ def hook_script(name: str, python: str | None = None) -> str:
         command=command,
         python=shlex.quote(python or ""),
     )
+
+
+def recorded_python(text: str) -> str | None:
+    """The interpreter an extid hook script runs first (None: it relies on PATH alone)."""
+    for line in text.splitlines():
+        if line.startswith("extid_python="):
+            value = shlex.split(line.partition("=")[2] or "''")
+            return value[0] if value and value[0] else None
+    return None
+
+
+def runs_extid(text: str) -> bool:
+    """Whether an extid hook script with this text would find an extid to run now."""
+    import shutil
+
+    python = recorded_python(text)
+    return bool(python and os.access(python, os.X_OK)) or shutil.which("extid") is not None
 
 
 def is_extid_hook(path: Path) -> bool:
