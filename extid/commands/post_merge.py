@@ -50,11 +50,12 @@ def run(
     directory = resolve_state_dir(state_dir)
     paths = [str(directory / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
     existing = [p for p in paths if os.path.lexists(p)]
-    deleted = _deleted_by_merge([p for p in paths if p not in existing])
+    before = _at_orig_head(paths)
+    deleted = _deleted_by_merge([p for p in paths if p not in existing], before)
     for line in deleted:
         print(f"extid post-merge: {line}", file=sys.stderr)
     if not existing:
-        return 1 if _keep_floor(directory) or deleted else 0
+        return 1 if _keep_floor(directory, before) or deleted else 0
     renumbered = _renumber(directory, existing) if _wants_renumber(on_collision) else []
     for action in renumbered:
         print(f"{directory / MAPPING_FILE}: {action}", file=sys.stderr)
@@ -71,7 +72,7 @@ def run(
             file=sys.stderr,
         )
         return 1
-    _raise_ledger(directory, paths)
+    _raise_ledger(directory, before)
     operation, replaced, first_new = _replaced_commits(rewritten)
     lost = _lost_by_rebase(existing, operation, replaced, first_new)
     lowered = _restore_lowered(directory, operation, replaced)
@@ -110,24 +111,32 @@ def _lost_by_rebase(
     return len(problems)
 
 
-def _deleted_by_merge(missing: list[str]) -> list[str]:
-    """State files the merge (or fast-forward) deleted: present at ORIG_HEAD, gone now. Their
-    mappings are the next `allocate`'s blind spot, so say so and how to get them back."""
+def _at_orig_head(paths: list[str]) -> dict[str, tuple[str, bytes]]:
+    """path -> (its path in the repository, its bytes at ORIG_HEAD, the commit before the merge)
+    for each of `paths` that existed there: one `git cat-file --batch` for what the deleted-file
+    report and the ledger both need. Empty outside a repository or without ORIG_HEAD."""
     from .. import git
 
-    top = git.toplevel()
-    if top is None or not missing:
-        return []
     try:
-        rels = {path: git.rel_to(top, path) for path in missing}
-        before = git.read_blobs(top, [f"ORIG_HEAD:{rel}" for rel in rels.values()])
+        top = git.toplevel()
+        if top is None:
+            return {}
+        rels = {path: git.rel_to(top, path) for path in paths}
+        blobs = git.read_blobs(top, [f"ORIG_HEAD:{rel}" for rel in rels.values()])
     except git.GitError:
-        return []
+        return {}
+    found = {path: (rel, blobs[f"ORIG_HEAD:{rel}"]) for path, rel in rels.items()}
+    return {path: (rel, data) for path, (rel, data) in found.items() if data is not None}
+
+
+def _deleted_by_merge(missing: list[str], before: dict[str, tuple[str, bytes]]) -> list[str]:
+    """State files the merge (or fast-forward) deleted: present at ORIG_HEAD, gone now. Their
+    mappings are the next `allocate`'s blind spot, so say so and how to get them back."""
     return [
         f"{path}: the merge deleted this state file (ORIG_HEAD has it); restore it: "
-        f"`git checkout ORIG_HEAD -- {rel}`, then commit"
-        for path, rel in rels.items()
-        if before.get(f"ORIG_HEAD:{rel}") is not None
+        f"`git checkout ORIG_HEAD -- {before[path][0]}`, then commit"
+        for path in missing
+        if path in before
     ]
 
 
@@ -229,52 +238,37 @@ def _restore_lowered(state_dir: Path, operation: str, revisions: list[str]) -> l
     return actions
 
 
-def _orig_head_marks(state_dir: Path) -> tuple[dict[CounterKey, int], list[str]]:
-    """The numbers the state files held at ORIG_HEAD (the commit before the merge), and the
-    files that existed there."""
-    from .. import git
-    from ..document import COUNTERS_FILE, MAPPING_FILE
-    from ..errors import ExtidError
+def _marks_of(before: dict[str, tuple[str, bytes]]) -> dict[CounterKey, int]:
+    """The highest numbers the state files held at ORIG_HEAD (see `_at_orig_head`)."""
     from ..ledger import highest, marks_of_bytes
 
     marks: dict[CounterKey, int] = {}
-    found: list[str] = []
-    try:
-        top = git.toplevel()
-        if top is None or not git.rev_exists(top, "ORIG_HEAD"):
-            return marks, found
-        for name in (MAPPING_FILE, COUNTERS_FILE):
-            rel = git.rel_to(top, state_dir / name)
-            blob = git.show_blob(top, f"ORIG_HEAD:{rel}")
-            if blob is None:
-                continue
-            found.append(rel)
-            marks = highest(marks, marks_of_bytes(blob))
-    except ExtidError:
-        pass
-    return marks, found
+    for _, data in before.values():
+        marks = highest(marks, marks_of_bytes(data))
+    return marks
 
 
-def _raise_ledger(state_dir: Path, paths: list[str]) -> None:
+def _raise_ledger(state_dir: Path, before: dict[str, tuple[str, bytes]]) -> None:
     """The clone's ledger rises to every number the merge brought in or left behind."""
     from ..errors import ExtidError
     from ..ledger import highest, marks_of_document, raise_seen
     from ..store import Store
 
-    marks, _ = _orig_head_marks(state_dir)
+    marks = _marks_of(before)
     with contextlib.suppress(ExtidError):  # the checks before have reported what is wrong
         state = Store(state_dir).load()
         raise_seen(state_dir, highest(marks, marks_of_document("counters", state.counters)))
 
 
-def _keep_floor(state_dir: Path) -> bool:
+def _keep_floor(state_dir: Path, before: dict[str, tuple[str, bytes]]) -> bool:
     """After a merge (a fast-forward, typically) that deleted the state files ORIG_HEAD had:
     their numbers kept in the clone's ledger so that no allocation reuses them, said on stderr."""
     from ..ledger import raise_seen
 
-    marks, found = _orig_head_marks(state_dir)
+    found = [rel for rel, _ in before.values()]
     if not found:
         return False
+    marks = _marks_of(before)
     raise_seen(state_dir, marks)
     floors = ", ".join(
         f"{tool}{'.' + key if key else ''} {number}"
