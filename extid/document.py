@@ -138,26 +138,41 @@ READ_FLAGS = (
 )
 
 
+def too_big(path: str, size: int) -> ParseError:
+    """A file over `MAX_BYTES`: refused before it is read (it could be 200 GB)."""
+    return ParseError(path, "", f"file is {size} bytes, over the {MAX_BYTES}-byte limit")
+
+
+def not_a_state_file(path: str, mode: int) -> ParseError:
+    """A directory (or FIFO, device...) where a state file belongs: the user's to move away."""
+    what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    fix = (
+        f"rename or remove it, then `git checkout -- {os.path.basename(path)}` there restores "
+        "the committed file"
+    )
+    return ParseError(path, "", f"is {what}, not a state file", corrupt=False, fix=fix)
+
+
 def read_file(path: str) -> bytes:
     """Read a state file without following a symlink and without reading an oversized file."""
     try:
         fd = os.open(path, READ_FLAGS)
     except OSError as e:
         if os.path.islink(path):
-            raise ParseError(path, "", "is a symlink; refused") from None
-        raise ParseError(path, "", e.strerror or str(e)) from None
+            fix = "put the file itself there: extid never reads or writes through a symlink"
+            raise ParseError(path, "", "is a symlink", corrupt=False, fix=fix) from None
+        raise ParseError(path, "", e.strerror or str(e), fix=None) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ParseError(path, "", "is not a regular file")
+            raise not_a_state_file(path, st.st_mode)
         if st.st_size > MAX_BYTES:
-            limit = MAX_BYTES
-            raise ParseError(path, "", f"file is {st.st_size} bytes, over the {limit}-byte limit")
+            raise too_big(path, st.st_size)
         with os.fdopen(fd, "rb") as f:
             fd = -1  # closed with f
             return read_to_limit(f, st.st_size)
     except OSError as e:
-        raise ParseError(path, "", e.strerror or str(e)) from None
+        raise ParseError(path, "", e.strerror or str(e), fix=None) from None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -315,7 +330,7 @@ def _dump_or_none(obj: Any) -> bytes | None:
 
 def _check_size(data: bytes, name: str) -> None:
     if len(data) > MAX_BYTES:
-        raise ParseError(name, "", f"file is {len(data)} bytes, over the {MAX_BYTES}-byte limit")
+        raise too_big(name, len(data))
 
 
 def _check_envelope_bytes(data: bytes, name: str) -> None:
@@ -325,7 +340,9 @@ def _check_envelope_bytes(data: bytes, name: str) -> None:
         raise ParseError(name, "", "file is empty")
     line = conflict_marker_line(data)
     if line is not None:
-        raise ParseError(name, f"line {line}", "unresolved merge conflict (conflict marker)")
+        fix = "run `extid resolve` while the merge is in progress, else `extid repair`"
+        where = f"line {line}"
+        raise ParseError(name, where, "unresolved merge conflict (conflict marker)", fix=fix)
 
 
 def kind_of(obj: Any, name: str = "") -> Kind | None:

@@ -58,9 +58,19 @@ class ParseError(ExtidError):
     user wrote: theirs to fix, never replaced.
     """
 
-    def __init__(self, file: str, where: str, message: str, *, corrupt: bool = True) -> None:
+    def __init__(
+        self, file: str, where: str, message: str, *, corrupt: bool = True, fix: str | None = ""
+    ) -> None:
         self.file, self.where, self.message, self.corrupt = file, where, message, corrupt
+        #: What a user does about it (None: the message says it all, e.g. a missing file):
+        #: `REPAIR_FIX` for unparseable bytes, else by hand.
+        self.fix = (fix or (REPAIR_FIX if corrupt else HAND_FIX)) if fix is not None else None
         super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
+
+    @property
+    def said(self) -> str:
+        """The message as `check` prints it: ending in the fix."""
+        return f"{self.message}; {self.fix}" if self.fix else self.message
 
 
 class ValidationError(ExtidError):
@@ -73,9 +83,11 @@ class ValidationError(ExtidError):
         super().__init__(first + more)
 
 
-#: The fix named when a state file's bytes are not JSON, and when it parses but breaks the rules.
+#: The fix named when a state file's bytes are not JSON, and when it parses but breaks the rules
+#: (`HAND_FIX` where `extid check` itself is speaking).
 REPAIR_FIX = "run `extid repair` to restore it from its backup or git"
 EDIT_FIX = "fix it by hand: `extid check` lists every problem"
+HAND_FIX = "edit it by hand: it parses, so `extid repair` leaves it to you"
 
 
 def is_corrupt(error: ExtidError) -> TypeGuard[ParseError]:
@@ -84,9 +96,12 @@ def is_corrupt(error: ExtidError) -> TypeGuard[ParseError]:
 
 
 def with_fix(error: ExtidError) -> ExtidError:
-    """`error`, its one line ending in the fix (`REPAIR_FIX` or `EDIT_FIX`); same type."""
-    fix = REPAIR_FIX if is_corrupt(error) else EDIT_FIX
-    if fix not in str(error):
+    """`error`, its one line ending in the fix (the `ParseError`'s own, else `EDIT_FIX`); same
+    type."""
+    fix: str | None = EDIT_FIX
+    if isinstance(error, ParseError) and error.fix != HAND_FIX:
+        fix = error.fix  # None: the message says it all (a missing file)
+    if fix and fix not in str(error):
         error.args = (f"{error} ({fix})",)
     return error
 

@@ -38,7 +38,7 @@ def load(data: bytes, name: str) -> Any:
             parse_int=_parse_int,
         )
     except json.JSONDecodeError as e:
-        raise ParseError(name, f"line {e.lineno} column {e.colno}", e.msg) from None
+        raise ParseError(name, f"line {e.lineno} column {e.colno}", _said(e.msg)) from None
     except _Refused as e:
         raise ParseError(name, e.locate(text), str(e), corrupt=e.corrupt) from None
     except RecursionError:
@@ -124,6 +124,14 @@ def _locate(text: str, token: str) -> str:
         return ""
     line = text.count("\n", 0, m.start()) + 1
     return f"line {line} column {m.start() - text.rfind(chr(10), 0, m.start())}"
+
+
+def _said(msg: str) -> str:
+    """The json module's message as a whole clause: its "Unterminated string starting at" ends
+    where its own "line x column y" would follow, which `where` gives already."""
+    if msg.endswith(" at"):
+        msg = msg[: -len(" at")] + " here"
+    return msg[:1].lower() + msg[1:]
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -367,7 +367,7 @@ def check_paths(paths: Iterable[str], read: Callable[[str], bytes] = read_file) 
 
 def _as_problem(path: str, e: ExtidError) -> Problem:
     if isinstance(e, ParseError):
-        return ParseProblem(path, e.where, e.message)
+        return ParseProblem(path, e.where, e.said)
     message = str(e)
     return ParseProblem(
         path, "", message[len(path) + 2 :] if message.startswith(path + ": ") else message

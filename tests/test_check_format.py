@@ -54,7 +54,7 @@ def test_check_reports_every_problem_of_every_file(tmp_path: Path, in_process: I
         f'{m}: $.mappings.TASK-a3f2.jira: jira PROJ-456 is also held by "TASK-E01-b2c4"' + SETTLE,
         f"{c}: format version 9.0 is newer than this extid understands (up to 1.0); upgrade extid"
         " - the file was not changed",
-        f"{other}: line 1 column 18: duplicate key 'mappings'",
+        f"{other}: line 1 column 18: duplicate key 'mappings'; " + HAND,
     ]
     assert "Traceback" not in result.stderr
     assert {p: p.read_bytes() for p in before} == before
@@ -64,7 +64,10 @@ def test_check_names_conflict_markers(tmp_path: Path, in_process: InProcess) -> 
     m, _ = write_state(tmp_path / "s")
     m.write_text('{\n<<<<<<< ours\n  "a": 1\n=======\n  "a": 2\n>>>>>>> theirs\n}\n')
     result = in_process("check", str(m))
-    assert result.stdout == f"{m}: line 2: unresolved merge conflict (conflict marker)\n"
+    assert result.stdout == (
+        f"{m}: line 2: unresolved merge conflict (conflict marker); run `extid resolve` while "
+        "the merge is in progress, else `extid repair`\n"
+    )
 
 
 def test_format_fixes_then_passes(tmp_path: Path, in_process: InProcess) -> None:
@@ -90,6 +93,9 @@ def test_format_check_shows_diff_and_writes_nothing(tmp_path: Path, in_process: 
     assert m.read_bytes() == data
 
 
+HAND = "edit it by hand: it parses, so `extid repair` leaves it to you"
+
+
 def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path, in_process: InProcess) -> None:
     m, c = write_state(tmp_path / "s")
     m.write_bytes(b'{"mappings": {}, "mappings": {"TASK-a3f2": {}}, "version": "1.0"}')
@@ -98,7 +104,7 @@ def test_format_never_rewrites_what_it_cannot_parse(tmp_path: Path, in_process: 
     result = in_process("format", str(m), str(c))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{m}: line 1 column 18: duplicate key 'mappings' (not rewritten)",
+        f"{m}: line 1 column 18: duplicate key 'mappings'; {HAND} (not rewritten)",
         f"{c}: format version 2.0 is newer than this extid understands (up to 1.0); upgrade extid"
         " - the file was not changed (not rewritten)",
     ]
@@ -144,7 +150,9 @@ def test_a_directory_or_fifo_is_refused_by_name_without_hanging(tmp_path: Path) 
         assert result.returncode == 1, command
         suffix = " (not rewritten)" if command[0] == "format" else ""
         assert result.stdout.splitlines() == [
-            f"{fifo}: is not a regular file{suffix}",
-            f"{directory}: is not a regular file{suffix}",
+            f"{fifo}: is not a regular file, not a state file; rename or remove it, then "
+            f"`git checkout -- {fifo.name}` there restores the committed file{suffix}",
+            f"{directory}: is a directory, not a state file; rename or remove it, then "
+            f"`git checkout -- {directory.name}` there restores the committed file{suffix}",
         ], command
         assert result.stderr == ""

@@ -68,7 +68,11 @@ def test_check_json_reports_what_the_text_reports(registry: Path, in_process: In
         e["filename"] == COUNTERS and "already used" in e["message"] for e in report["errors"]
     ), report["errors"]
     assert report["parse_errors"] == [
-        {"filename": "torn.json", "path": "line 1 column 14", "message": "Expecting value"},
+        {
+            "filename": "torn.json",
+            "path": "line 1 column 14",
+            "message": "expecting value; run `extid repair` to restore it from its backup or git",
+        },
         {"filename": "missing.json", "message": "No such file or directory"},
     ]
     shown = [f"{e['filename']}: {e['path']}: {e['message']}" for e in report["errors"]]

@@ -64,21 +64,90 @@ def test_a_full_device_behind_stdout_is_one_line(repo: Path) -> None:
     assert proc.stderr == "extid: error: cannot write the output (No space left on device)\n"
 
 
-def test_install_with_a_file_where_the_state_directory_belongs_is_one_line(
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("install",),
+        ("list",),
+        ("check",),
+        ("lookup", "TASK-abcd"),
+        ("allocate", "TASK-abcd", "github"),
+        ("repair",),
+        ("format", "--check"),
+    ],
+)
+def test_a_file_where_the_state_directory_belongs_is_one_line(
+    repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """Every command, readers included, says it once (`list` said two lines, `check` nothing
+    and exit 0)."""
+    monkeypatch.chdir(repo)
+    (repo / ".claude").mkdir()
+    state = repo / ".claude" / "state"
+    state.write_text("not a directory\n")
+    result = in_process(*args)
+    assert result.returncode == 1 and "bug" not in result.stderr
+    assert result.stdout == "" and result.stderr.count("\n") == 1
+    assert f"{state}: is not a directory" in result.stderr
+    assert "rename or remove it" in result.stderr
+    assert state.read_text() == "not a directory\n"
+
+
+def test_doctor_names_a_file_where_the_state_directory_belongs(
     repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(repo)
-    (repo / ".claude").mkdir(exist_ok=True)
-    state = repo / ".claude" / "state"
-    if state.is_dir():
-        import shutil
+    (repo / ".claude").write_text("a file\n")  # the parent in the way this time
+    result = in_process("doctor")
+    assert result.returncode == 1
+    wanted = f"MISSING  {repo / '.claude'}: is not a directory, and extid keeps its state files in"
+    assert wanted in result.stdout
+    assert (repo / ".claude").read_text() == "a file\n"
 
-        shutil.rmtree(state)
-    state.write_text("not a directory\n")
-    result = in_process("install")
-    assert result.returncode == 1 and "bug" not in result.stderr
-    assert result.stderr.strip().endswith(f"{state}: is not a directory")
-    assert state.read_text() == "not a directory\n"
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"a": "abc', "line 1 column 7: unterminated string starting here; run `extid repair`"),
+        ('{"a": 1,}', "line 1 column 9: expecting property name enclosed in double quotes; run"),
+        ('{"a": 1} x', "line 1 column 10: extra data; run `extid repair`"),
+        ('{"a": 1, "a": 2}', "line 1 column 10: duplicate key 'a'; edit it by hand: it parses"),
+    ],
+)
+def test_check_says_what_is_wrong_with_the_bytes_and_the_fix(
+    tmp_path: Path, in_process: InProcess, text: str, said: str
+) -> None:
+    """The json module's "Unterminated string starting at" was cut where its position would
+    follow, and no fix was named."""
+    path = tmp_path / MAPPING
+    path.write_text(text)
+    result = in_process("check", str(path))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{path}: {said}"), result.stdout
+    assert result.stdout.count("\n") == 1
+    assert path.read_text() == text
+
+
+@pytest.mark.parametrize("broken", ["directory", "huge number"])
+def test_doctor_names_the_fix_repair_would_give_not_repair(
+    repo: Path, in_process: InProcess, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    """doctor said `extid check / extid repair` for everything, and repair refuses both."""
+    monkeypatch.chdir(repo)
+    assert in_process("allocate", "TASK-abcd", "jira", "--project", "PROJ").returncode == 0
+    counters = repo / ".claude" / "state" / "external_id_counters.json"
+    if broken == "directory":
+        counters.unlink()
+        counters.mkdir()
+        wanted = f"{counters}: is a directory, not a state file; rename or remove it"
+    else:
+        counters.write_text(counters.read_text().replace('"PROJ": 2', '"PROJ": ' + "9" * 30))
+        wanted = "integer with 30 digits is out of range; edit it by hand"
+    doctor = in_process("doctor")
+    line = next(x for x in doctor.stdout.splitlines() if str(counters) in x)
+    assert wanted in line, doctor.stdout
+    assert "extid repair" not in doctor.stdout.replace("`extid repair` leaves it to you", "")
+    assert in_process("repair").returncode == 1  # and repair indeed refuses
 
 
 @pytest.mark.parametrize("command", ["list", "doctor"])

@@ -14,6 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+TYPE_CHECKING = False  # not typing's (see check.py)
+if TYPE_CHECKING:
+    from ..errors import Problem
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -46,6 +50,7 @@ def findings(state_dir: str | None) -> list[Finding]:
     """Every check of this clone, in the order they are printed."""
     from .. import git
     from ..adopt import doctor_findings
+    from ..errors import ExtidError
     from .install import state_directory, state_paths
 
     try:
@@ -54,7 +59,10 @@ def findings(state_dir: str | None) -> list[Finding]:
         return [Finding(False, str(e), "fix what git says, then run extid doctor again")]
     if top is None:
         return [Finding(False, "a git work tree", "run extid inside your repository's clone")]
-    directory = state_directory(top, state_dir)
+    try:
+        directory = state_directory(top, state_dir)
+    except ExtidError as e:  # a file where the state directory belongs: nothing else to look at
+        return [*hook_findings(top), Finding(False, str(e))]
     return [
         *driver_findings(top, state_paths(top, state_dir)),
         *hook_findings(top),
@@ -70,7 +78,9 @@ def report(found: list[Finding]) -> None:
         if finding.ok:
             print(f"ok       {finding.what}")
         else:
-            print(f"MISSING  {finding.what}\n         fix: {finding.fix}")
+            print(f"MISSING  {finding.what}")
+            if finding.fix:  # else the line names its fix itself
+                print(f"         fix: {finding.fix}")
     missing = sum(not f.ok for f in found)
     print("all set" if not missing else f"{missing} thing(s) to fix")
 
@@ -215,6 +225,17 @@ def ignored_findings(top: Path, state_dir: Path) -> list[Finding]:
     return found
 
 
+def _fix_of(problem: Problem) -> str:
+    """Nothing where the problem's line ends in its fix (an unreadable file's always does, a
+    broken rule's names the extid command), else editing by hand: `extid repair` settles
+    only what its message says, and refuses the rest."""
+    from ..errors import EDIT_FIX, ParseProblem
+
+    if isinstance(problem, ParseProblem) or "`extid " in problem.message:
+        return ""
+    return EDIT_FIX
+
+
 def file_findings(top: Path, state_dir: Path) -> list[Finding]:
     from .. import git
     from ..document import COUNTERS_FILE, MAPPING_FILE
@@ -230,7 +251,7 @@ def file_findings(top: Path, state_dir: Path) -> list[Finding]:
         if tracked_path(top, Path(path)) in unmerged
     ]
     problems = check_paths(existing)
-    found += [Finding(False, str(problem), "extid check / extid repair") for problem in problems]
+    found += [Finding(False, str(problem), _fix_of(problem)) for problem in problems]
     if existing and not problems:
         names = ", ".join(os.path.basename(p) for p in existing)
         found.append(Finding(True, f"state files valid ({names})"))

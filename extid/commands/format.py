@@ -14,7 +14,7 @@ import sys
 
 from .. import document
 from ..document import COUNTERS_FILE, MAPPING_FILE, read_file
-from ..errors import ExtidError
+from ..errors import ExtidError, ParseError, ParseProblem
 from ..migrations import version_of
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
@@ -44,7 +44,8 @@ def run(state_dir: str | None, files: list[str], check: bool = False) -> int:
             with _store_lock(path, state_dir, check):
                 rc |= _format_one(path, check)
         except ExtidError as e:
-            print(f"{e} (not rewritten)")
+            said = str(ParseProblem(e.file, e.where, e.said)) if isinstance(e, ParseError) else e
+            print(f"{said} (not rewritten)")
             rc = 1
     return rc
 

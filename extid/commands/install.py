@@ -68,11 +68,11 @@ def state_directory(top: Path, state_dir: str | None) -> Path:
     import os
 
     from ..store import resolve_state_dir
-    from ..store.locate import configured_state_dir
+    from ..store.locate import configured_state_dir, usable_dir
 
     if state_dir or os.environ.get("EXTID_STATE_DIR") or configured_state_dir(top):
         return resolve_state_dir(state_dir)
-    return top / ".claude" / "state"
+    return usable_dir(top / ".claude" / "state")
 
 
 def state_paths(top: Path, state_dir: str | None) -> list[str]:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .. import document
-from ..errors import ExtidError, ParseError, UnsafePathError
+from ..errors import ExtidError, UnsafePathError
 
 _TEMP_RE = re.compile(r"\A\..+\.tmp-[0-9a-f]{16}\Z")
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -250,16 +250,11 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):  # before fdopen, which refuses a directory with a bug
         os.close(fd)
-        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise ExtidError(
-            f"{name}: is {what}, not a state file; rename or remove it, then "
-            f"`git checkout -- {os.path.basename(name)}` there restores the committed file "
-            "(nothing was changed)"
-        )
+        error = document.not_a_state_file(name, st.st_mode)
+        raise ExtidError(f"{error}; {error.fix} (nothing was changed)")
     with os.fdopen(fd, "rb") as f:
         if st.st_size > document.MAX_BYTES:  # refuse before reading: it could be 200 GB
-            limit = document.MAX_BYTES
-            raise ParseError(name, "", f"file is {st.st_size} bytes, over the {limit}-byte limit")
+            raise document.too_big(name, st.st_size)
         data = document.read_to_limit(f, st.st_size)
     return data
 

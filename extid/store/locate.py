@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UnsafePathError
+from ..errors import ExtidError, UnsafePathError
 
 #: The clone's git config key that remembers `extid install --state-dir` (relative to the top).
 STATE_DIR_KEY = "extid.stateDir"
@@ -23,6 +23,10 @@ def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     path. Inside a git repository a setting must stay inside it (a typo must not scatter state
     files over the disk); a repository without a work tree (bare) is refused with
     `git.NoWorkTreeError`."""
+    return usable_dir(_resolve(explicit))
+
+
+def _resolve(explicit: str | os.PathLike[str] | None) -> Path:
     from .. import git  # git's own view: see git.toplevel
 
     cwd = Path(os.path.abspath(os.curdir))
@@ -39,6 +43,21 @@ def resolve_state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         return _checked_setting(str(top / configured), STATE_DIR_KEY, cwd, top)
     # A branch can commit `.claude` or `.claude/state` as a symlink to anywhere.
     return _checked_setting(str(top / ".claude" / "state"), "the state directory", cwd, top)
+
+
+def usable_dir(path: Path) -> Path:
+    """`path`, unless it or the first of its parents that exists is something else than a
+    directory: every command then says so in one line instead of failing file by file."""
+    for place in (path, *path.parents):
+        if os.path.lexists(place):
+            if not os.path.isdir(place):  # a symlink to a directory is a directory here
+                inside = "there" if place == path else f"in {path}"
+                raise ExtidError(
+                    f"{place}: is not a directory, and extid keeps its state files {inside}: "
+                    "rename or remove it (or choose another place: `extid install --state-dir`)"
+                )
+            return path
+    return path
 
 
 def configured_state_dir(top: Path) -> str | None:
