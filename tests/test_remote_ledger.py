@@ -255,6 +255,8 @@ def test_unreachable_remote_is_one_line_naming_offline(
     bare.rename(tmp_path / "gone.git")
     out = refused(in_process, a)
     assert out.startswith("extid: error: remote ledger: cannot reach origin (")
+    # git's reason, not the tail of its advice ("and the repository exists.")
+    assert "does not appear to be a git repository" in out, out
     assert allocate_cli(in_process, a, "TASK-E01-0002", "--offline") == (0, "PROJ-2")
 
 

@@ -80,9 +80,14 @@ def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
     return proc.stdout.decode("utf-8", "replace").strip()
 
 
-def _last_line(proc: subprocess.CompletedProcess[bytes]) -> str:
-    lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-    return lines[-1].strip() if lines else f"git exited with {proc.returncode}"
+def _reason(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """git's reason: its first `fatal:`/`error:` line (for an unreachable remote the last line
+    is the tail of its advice, "and the repository exists."), else its last line."""
+    lines = [x.strip() for x in proc.stderr.decode("utf-8", "replace").strip().splitlines()]
+    for line in lines:
+        if line.startswith(("fatal: ", "error: ")):
+            return line.partition(": ")[2]
+    return lines[-1] if lines else f"git exited with {proc.returncode}"
 
 
 def ensure_repo(repo: Path) -> None:
@@ -91,14 +96,14 @@ def ensure_repo(repo: Path) -> None:
         return
     proc = run_git(["init", "-q", "--bare", str(repo)], check=False, env=_env())
     if proc.returncode != 0:
-        raise ExtidError(f"{repo}: cannot create the ledger's repository ({_last_line(proc)})")
+        raise ExtidError(f"{repo}: cannot create the ledger's repository ({_reason(proc)})")
 
 
 def remote_tip(repo: Path, remote: Remote) -> str | None:
     """The ledger ref's commit on the remote (`ls-remote`), None if it does not exist."""
     proc = git_in(repo, "ls-remote", "--refs", remote.fetch_url, remote.ref)
     if proc.returncode != 0:
-        raise Unreachable(_last_line(proc))
+        raise Unreachable(_reason(proc))
     for line in _out(proc).splitlines():
         oid, _, name = line.partition("\t")
         if name == remote.ref:
@@ -116,7 +121,7 @@ def fetch(repo: Path, remote: Remote) -> str | None:
     if proc.returncode != 0:
         if "couldn't find remote ref" in proc.stderr.decode("utf-8", "replace"):
             return None
-        raise Unreachable(_last_line(proc))
+        raise Unreachable(_reason(proc))
     return _out(git_in(repo, "rev-parse", "--verify", "-q", LOCAL_REF)) or None
 
 
@@ -165,7 +170,7 @@ def build(repo: Path, marks: dict[str, int], parents: list[str], message: str) -
         repo, "-c", "fastimport.unpackLimit=100", "fast-import", "--quiet", "--force", input=stream
     )
     if proc.returncode != 0:
-        raise ExtidError(f"cannot build a ledger commit: {_last_line(proc)}")
+        raise ExtidError(f"cannot build a ledger commit: {_reason(proc)}")
     commit = _out(proc)
     if commit.startswith("00"):  # one push in 256: pack the private repository (detached)
         git_in(repo, "gc", "--auto", "--quiet")
@@ -208,4 +213,4 @@ def push(repo: Path, remote: Remote, commit: str, old: str | None) -> str | None
             if s.startswith("remote:") and s[7:].strip()
         ]
         raise Refused("; ".join([reason, *said]))
-    raise Unreachable(_last_line(proc))
+    raise Unreachable(_reason(proc))
