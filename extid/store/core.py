@@ -3,10 +3,10 @@ transactions that write both files durably, counters first.
 
 Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 
-1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers; inside a git repository,
-   hold the clone's ledger too (`extid.ledger`, `State.ledger`);
-2. read both files (restoring one whose bytes are not JSON, see `Store._load_locked`), hand
-   the `State` to the caller;
+1. sweep stale temp files `.<name>.tmp-<hex>` left by killed writers;
+2. read both files (restoring one whose bytes are not JSON, see `Store._load_locked`); inside
+   a git repository hold the clone's ledger too (`extid.ledger`, `State.ledger`); hand the
+   `State` to the caller;
 3. on a clean exit, if a document changed: reconcile counters (with the ledger's marks too),
    set `updated`, validate both;
 4. the ledger's new marks (`Marks.flush`), then the counters file: `create_backup` then
@@ -16,13 +16,14 @@ Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 
 A crash between 4 and 5 leaves a counter ahead of the mappings: an unused gap, never a
 re-issued ID (see `Store._save`). `tracked` and `maintenance` work through underscored
-members of a `Store` (`_key`, `_load_locked`, `_save`, `_write`): internal to this package,
+members of a `Store` (`_key`, `_load_locked`, `_holding_ledger`, `_save`, `_write`): internal to this package,
 not for its users. `recovery` sees only the file paths and the `save`/`report` callbacks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -86,7 +87,6 @@ class Store:
         self._fast = FastPath(self)
         self._real_dir: str | None = None
         self._ignored = False  # whether the state directory's .gitignore is known to exist
-        self._ledger: Ledger | bool | None = False  # False: not looked for yet
 
     def __repr__(self) -> str:
         return f"Store({str(self.state_dir)!r})"
@@ -117,16 +117,25 @@ class Store:
                     self._ignored = maintenance.gitignore_if_missing(self.state_dir)
             yield
 
-    def ledger_hold(self) -> contextlib.AbstractContextManager[Marks | None]:
-        """Hold the clone's ledger (see `extid.ledger.local`), inside this directory's lock;
-        yields None outside a git repository."""
-        if self._ledger is False:
-            from ..ledger import Ledger  # not at import time: the ledger uses this package
+    @functools.cached_property
+    def _ledger(self) -> Ledger | None:
+        """The clone's ledger (see `extid.ledger.local`), None outside a git repository;
+        looked for once, at the first transaction."""
+        from ..ledger import Ledger  # not at import time: the ledger uses this package
 
-            self._ledger = Ledger.of(self.state_dir)
-        if isinstance(self._ledger, bool) or self._ledger is None:
-            return contextlib.nullcontext()
-        return self._ledger.hold()
+        return Ledger.of(self.state_dir)
+
+    @contextlib.contextmanager
+    def _holding_ledger(self, state: State) -> Iterator[None]:
+        """`state.ledger`: the clone's ledger, held inside this directory's lock for as long as
+        this lasts (its marks are good only while it is held); None outside git."""
+        hold = contextlib.nullcontext() if self._ledger is None else self._ledger.hold()
+        with hold as marks:
+            state.ledger = marks
+            try:
+                yield
+            finally:
+                state.ledger = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -229,18 +238,14 @@ class Store:
             if hold[1] is not None:
                 yield hold[1]
                 return
-            with self.ledger_hold() as marks:
-                state = self._load_locked()
-                state.ledger = marks
+            state = self._load_locked()
+            with self._holding_ledger(state):
                 hold[1] = state
                 try:
                     yield state
                 finally:
                     hold[1] = None
-                try:
-                    self._commit(state)
-                finally:
-                    state.ledger = None  # the marks are good only while the ledger is held
+                self._commit(state)
 
     def _commit(self, state: State) -> None:
         from ..validate import check_document, check_pair

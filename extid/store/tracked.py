@@ -79,12 +79,8 @@ class FastPath:
                 with store.transaction() as state:
                     yield state, None
                 return
-            with store.ledger_hold() as marks:
-                try:
-                    snapshot.state.ledger = marks
-                    yield from self._tracked(snapshot, hold)
-                finally:
-                    snapshot.state.ledger = None  # good only while the ledger is held
+            with store._holding_ledger(snapshot.state):
+                yield from self._tracked(snapshot, hold)
 
     def _tracked(
         self, snapshot: Snapshot, hold: list[Any]
