@@ -58,15 +58,22 @@ def run_git(
     input: bytes | None = None,
     untranslated: bool = False,
     env: dict[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """git `args` in `cwd`; `untranslated`: git's messages in English, for a caller that must
     tell one error from another; `env` (the whole environment) replaces the usual one, whose
-    relative git path variables are made absolute."""
+    relative git path variables are made absolute; `timeout`: seconds before git is killed
+    (then exit 124, saying so on stderr)."""
     if env is None:
         fixed = absolute_git_env() | ({"LC_ALL": "C", "LANGUAGE": "C"} if untranslated else {})
         env = {**os.environ, **fixed} if fixed else None
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, input=input, env=env, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        said = f"git {args[0]}: no answer within {timeout:g}s".encode()
+        proc = subprocess.CompletedProcess(["git", *args], 124, b"", said)
     except OSError as e:
         raise GitError(f"cannot run git: {e.strerror or e}") from None
     if check and proc.returncode != 0:

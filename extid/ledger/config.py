@@ -19,7 +19,12 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class LedgerError(ExtidError):
-    """The remote ledger cannot reserve; nothing was allocated."""
+    """The remote ledger cannot reserve; nothing was allocated. `what` is what happened without
+    the advice to an allocation (a renumbering that falls back says its own)."""
+
+    def __init__(self, message: str, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what or message.split("; ")[0]
 
 
 @dataclass
