@@ -137,8 +137,8 @@ def test_driver_with_the_remote_out_of_reach_completes_and_says_so_once(
     assert state["unpushed"] == {}
 
 
-def test_an_unpushed_renumbering_raises_the_remote_mark_on_the_next_push(
-    world: tuple[Path, Path, Path], tmp_path: Path
+def test_an_unpushed_renumbering_is_shown_and_settled_by_ledger_repair(
+    world: tuple[Path, Path, Path], tmp_path: Path, in_process: InProcess
 ) -> None:
     bare, a, b = world
     assert allocate(b, "TASK-0b00") == "PROJ-1"
@@ -152,7 +152,10 @@ def test_an_unpushed_renumbering_raises_the_remote_mark_on_the_next_push(
     ok(git(a, "merge", "-q", "--no-edit", "origin/main"))
     assert jira(a)["TASK-0a00"] == "PROJ-2"
     (tmp_path / "away.git").rename(bare)
-    ExternalIDMapper(a / STATE).allocate("TASK-0a09", "github")
+    rc, out, err = in_clone(in_process, a, "ledger")
+    assert rc == 0 and "issued here while the remote was out of reach: jira:PROJ 2" in out, err
+    rc, out, err = in_clone(in_process, a, "ledger", "--repair")
+    assert rc == 0 and "marks raised past what was issued here alone (jira:PROJ 2)" in out, err
     assert remote_mark(bare) == 2
     assert allocate(b, "TASK-0b01") == "PROJ-3"  # not a second PROJ-2
 

@@ -126,3 +126,33 @@ def configure(top: Path, remote: str | None, ref: str | None, lease: int | None)
         ]
     where = f"at {tip[:12]}" if tip else "not created yet (the first allocation creates it)"
     return [*done, f"remote ledger: {settings.ref} on {found.name} ({found.push_url}) {where}"]
+
+
+# --- what a failure says (one line: what happened, that nothing was allocated, the way on) ---
+
+
+def unreachable(remote: wire.Remote, detail: str) -> LedgerError:
+    what = f"remote ledger: cannot reach {remote.name} ({detail})"
+    return LedgerError(
+        f"{what}; nothing was allocated; retry when it is reachable, or use --offline to "
+        "allocate from this clone alone",
+        what,
+    )
+
+
+def refused(remote: wire.Remote, reason: str) -> LedgerError:
+    what = f"remote ledger: {remote.name} refused the update of {remote.ref} ({reason})"
+    return LedgerError(
+        f"{what}; nothing was allocated; ask for push rights to that ref, or use --offline",
+        what,
+    )
+
+
+def rolled_back(remote: wire.Remote, seen: str, tip: str | None) -> str:
+    what = "deleted" if tip is None else f"rolled back to {tip[:12]}"
+    return (
+        f"remote ledger: {remote.ref} on {remote.name} was {what}, not a "
+        f"descendant of {seen[:12]}, the last tip this clone saw; numbers reserved since "
+        "could be issued twice, so nothing was allocated; run `extid ledger --repair` to "
+        "push a tip holding the marks of both"
+    )

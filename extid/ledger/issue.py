@@ -104,9 +104,9 @@ def renumbering_reserve(ledger: Ledger | None, remote: RemoteLedger | None) -> R
                 numbers = ", ".join(_describe(k, firsts[k], c) for k, (_, c) in wants.items())
                 print(
                     f"extid: warning: {what}; renumbered {numbers} reserved in this clone only: "
-                    f"the next allocation that reaches {remote.remote.name} raises the remote "
-                    "marks past them (`extid ledger` shows them); a clone that took one meanwhile "
-                    "meets it as a collision in a later merge",
+                    f"`extid ledger --repair` once {remote.remote.name} is in reach (or the next "
+                    "allocation) raises the remote marks past them; a clone that took one "
+                    "meanwhile meets it as a collision in a later merge",
                     file=sys.stderr,
                 )
             if marks is not None:

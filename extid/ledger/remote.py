@@ -32,7 +32,7 @@ from ..gitstate import common_dir
 from ..store.durable import atomic_write, ensure_dir, read_bytes
 from ..store.lock import DirLock, timeout_setting
 from . import wire
-from .config import LedgerError, Settings, resolve_remote
+from .config import LedgerError, Settings, refused, resolve_remote, rolled_back, unreachable
 
 BACKOFF_BASE, BACKOFF_CAP = 0.02, 2.0
 DIRECTORY = "extid-remote"
@@ -76,6 +76,12 @@ class LocalState:
             return None
         lease[0] = number + count
         return number
+
+    def set_pending(self, commit: str, blocks: dict[str, list[int]]) -> None:
+        (name, (low, high)), *others = blocks.items()
+        self.pending = {"commit": commit, "name": name, "low": low, "high": high}
+        if others:
+            self.pending["more"] = dict(others)
 
     def blocks(self) -> dict[str, list[int]]:
         """The pending commit's blocks, name -> [low, high]."""
@@ -165,14 +171,14 @@ class RemoteLedger:
                     got[name] = first
             rest = {n: w for n, w in wants.items() if n not in got}
             if rest:
-                got |= self._push_marks(state, rest)
+                got |= self.push_marks(state, rest)
             self.save(state)
             return got
 
     def raise_mark(self, tool: str, key: str | None, number: int) -> None:
         """Raise the remote mark of `tool`/`key` to at least `number` (`record`)."""
         with self.locked() as state:
-            self._push_marks(state, {mark_name(tool, key): (number, 0)})
+            self.push_marks(state, {mark_name(tool, key): (number, 0)})
 
     def note_unpushed(self, marks: dict[str, int]) -> None:
         """Numbers issued here without the remote (a renumbering while it was out of reach):
@@ -182,13 +188,13 @@ class RemoteLedger:
                 state.unpushed[name] = max(state.unpushed.get(name, 0), number)
             self.save(state)
 
-    def _push_marks(self, state: LocalState, wants: dict[str, tuple[int, int]]) -> dict[str, int]:
+    def push_marks(self, state: LocalState, wants: dict[str, tuple[int, int]]) -> dict[str, int]:
         """Reserve, in one push, `count` numbers (at least a lease) of each name from `floor`
         up (count 0: only raise the mark to `floor`); the first of each. The first `count` are
         the caller's, the rest stay leased to this clone."""
         deadline = time.monotonic() + self.settings.timeout
         for attempt in range(1_000_000):
-            tip, marks = self._sync(state)
+            tip, marks = self.sync(state)
             got = {}
             for name, (floor, count) in wants.items():
                 if count and (first := state.take(name, floor, count)) is not None:
@@ -199,30 +205,18 @@ class RemoteLedger:
             if not wants:
                 self.save(state)
                 return got
-            blocks = {}
-            for name, (floor, count) in wants.items():
-                low = max(marks.get(name, 0) + 1, floor)
-                size = max(count, self.settings.lease) if count else 0
-                blocks[name] = [low, low + size - 1]
-            new_marks = {**marks}
-            for name, number in state.unpushed.items():
-                new_marks[name] = max(new_marks.get(name, 0), number)
-            for name, (_, high) in blocks.items():
-                new_marks[name] = max(new_marks.get(name, 0), high, wants[name][0])
+            blocks, new_marks = _plan(marks, state.unpushed, wants, self.settings.lease)
             what = ", ".join(f"{n} {lo}..{hi}" if hi >= lo else n for n, (lo, hi) in blocks.items())
-            commit = wire.build(self.repo, new_marks, _parents(tip), _message(what, 0, -1))
-            (name, (low, high)), *others = blocks.items()
-            state.pending = {"commit": commit, "name": name, "low": low, "high": high}
-            if others:
-                state.pending["more"] = dict(others)
+            commit = wire.build(self.repo, new_marks, parents(tip), message(what, 0, -1))
+            state.set_pending(commit, blocks)
             self.save(state)  # before the push: a kill after it landed is noticed next time
             try:
                 contended = wire.push(self.repo, self.remote, commit, tip)
             except wire.Refused as e:
                 self._drop_pending(state)
-                raise self._refused(str(e)) from None
+                raise refused(self.remote, str(e)) from None
             except wire.Unreachable as e:  # it may have landed: the pending commit says so
-                raise self._unreachable(str(e)) from None
+                raise unreachable(self.remote, str(e)) from None
             if contended is None:
                 state.tip, state.marks, state.pending = commit, new_marks, None
                 state.unpushed = {}
@@ -247,7 +241,7 @@ class RemoteLedger:
         state.pending = None
         self.save(state)
 
-    def _sync(self, state: LocalState) -> tuple[str | None, dict[str, int]]:
+    def sync(self, state: LocalState) -> tuple[str | None, dict[str, int]]:
         """The remote's tip and marks, fetched if new; refuses a rollback; reclaims a pending
         commit that landed. Remembers the tip in `state` (saved by the caller)."""
         try:
@@ -255,11 +249,11 @@ class RemoteLedger:
             if tip not in (None, state.tip) and not wire.has_commit(self.repo, tip):
                 tip = wire.fetch(self.repo, self.remote)
         except wire.Unreachable as e:
-            raise self._unreachable(str(e)) from None
+            raise unreachable(self.remote, str(e)) from None
         if state.tip is not None and (
             tip is None or not wire.is_ancestor(self.repo, state.tip, tip)
         ):
-            raise LedgerError(self.rolled_back(state.tip, tip))
+            raise LedgerError(rolled_back(self.remote, state.tip, tip))
         pending = state.pending
         if pending is not None:
             blocks, state.pending = state.blocks(), None
@@ -272,91 +266,34 @@ class RemoteLedger:
             state.tip, state.marks = tip, wire.read_marks(self.repo, tip)
         return tip, state.marks
 
-    # --- messages ---------------------------------------------------------------------------
 
-    def _unreachable(self, detail: str) -> LedgerError:
-        what = f"remote ledger: cannot reach {self.remote.name} ({detail})"
-        return LedgerError(
-            f"{what}; nothing was allocated; retry when it is reachable, or use --offline to "
-            "allocate from this clone alone",
-            what,
-        )
-
-    def _refused(self, reason: str) -> LedgerError:
-        remote = self.remote
-        what = f"remote ledger: {remote.name} refused the update of {remote.ref} ({reason})"
-        return LedgerError(
-            f"{what}; nothing was allocated; ask for push rights to that ref, or use --offline",
-            what,
-        )
-
-    def rolled_back(self, seen: str, tip: str | None) -> str:
-        what = "deleted" if tip is None else f"rolled back to {tip[:12]}"
-        return (
-            f"remote ledger: {self.remote.ref} on {self.remote.name} was {what}, not a "
-            f"descendant of {seen[:12]}, the last tip this clone saw; numbers reserved since "
-            "could be issued twice, so nothing was allocated; run `extid ledger --repair` to "
-            "push a tip holding the marks of both"
-        )
-
-    # --- repair and report ------------------------------------------------------------------
-
-    def repair(self) -> str:
-        """After a rollback: push a commit descending from both the remote tip and the last
-        tip seen here, holding the higher mark of each counter."""
-        with self.locked() as state:
-            seen = state.tip
-            state.tip, state.marks = None, {}  # _sync without the rollback check
-            tip, marks = self._sync(state)
-            if seen is None or (tip is not None and wire.is_ancestor(self.repo, seen, tip)):
-                return "remote ledger: nothing to repair"
-            old = wire.read_marks(self.repo, seen)
-            merged = {k: max(marks.get(k, 0), old.get(k, 0)) for k in {*marks, *old}}
-            parents = [*_parents(tip), seen]
-            commit = wire.build(self.repo, merged, parents, _message("repair", 0, -1))
-            try:
-                if wire.push(self.repo, self.remote, commit, tip) is not None:
-                    raise LedgerError("remote ledger: changed during the repair; run it again")
-            except wire.Refused as e:
-                raise self._refused(str(e)) from None
-            except wire.Unreachable as e:
-                raise self._unreachable(str(e)) from None
-            state.tip, state.marks = commit, merged
-            self.save(state)
-            return (
-                f"remote ledger: {self.remote.ref} on {self.remote.name} repaired at {commit[:12]}"
-            )
+def _plan(
+    marks: dict[str, int],
+    unpushed: dict[str, int],
+    wants: dict[str, tuple[int, int]],
+    lease: int,
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The blocks a push reserves (name -> [low, high]: `count` numbers, at least a `lease`,
+    from above the remote mark and `floor`; none for count 0) and the marks it sets (`unpushed`
+    numbers issued here alone included)."""
+    blocks = {}
+    for name, (floor, count) in wants.items():
+        low = max(marks.get(name, 0) + 1, floor)
+        blocks[name] = [low, low + (max(count, lease) if count else 0) - 1]
+    new_marks = {**marks}
+    for name, number in unpushed.items():
+        new_marks[name] = max(new_marks.get(name, 0), number)
+    for name, (_, high) in blocks.items():
+        new_marks[name] = max(new_marks.get(name, 0), high, wants[name][0])
+    return blocks, new_marks
 
 
-def _parents(tip: str | None) -> list[str]:
+def parents(tip: str | None) -> list[str]:
     return [] if tip is None else [tip]
 
 
-def _message(name: str, low: int, high: int) -> str:
+def message(name: str, low: int, high: int) -> str:
     """Unique per commit: two identical commits would both "win" a push (`= [up to date]`)."""
     what = f"{name} {low}..{high}" if high >= low else name
     nonce = f"{secrets.token_hex(8)} {socket.gethostname()} {os.getpid()}"
     return f"extid ledger: {what}\n\nnonce: {nonce}\n"
-
-
-def snapshot(ledger: RemoteLedger) -> tuple[str | None, dict[str, int], LocalState]:
-    """(remote tip, its marks, this clone's state) read without writing anything here: a
-    tip not present locally is fetched into a throwaway repository."""
-    import tempfile
-
-    state = ledger.load()
-    with tempfile.TemporaryDirectory(prefix="extid-ledger-") as tmp:
-        repo = ledger.repo if (ledger.repo / "HEAD").exists() else Path(tmp) / "ledger.git"
-        wire.ensure_repo(repo)
-        try:
-            tip = wire.remote_tip(repo, ledger.remote)
-            if tip is not None and not wire.has_commit(repo, tip):
-                repo = Path(tmp) / "ledger.git"
-                wire.ensure_repo(repo)
-                tip = wire.fetch(repo, ledger.remote)
-        except wire.Unreachable as e:
-            raise LedgerError(f"remote ledger: cannot reach {ledger.remote.name} ({e})") from None
-        marks = wire.read_marks(repo, tip)
-        if state.tip is not None and not (tip and wire.is_ancestor(repo, state.tip, tip)):
-            raise LedgerError(ledger.rolled_back(state.tip, tip))
-    return tip, marks, state
