@@ -306,6 +306,11 @@ def config_set(key: str, value: str, cwd: str | Path | None = None, scope: str =
     return True
 
 
+def config_unset(key: str, cwd: str | Path | None = None, scope: str = "local") -> bool:
+    """Remove `key` from `scope`; returns whether it was there."""
+    return run_git(["config", f"--{scope}", "--unset-all", key], cwd, check=False).returncode == 0
+
+
 def check_attr(top: Path, attr: str, rel_paths: Sequence[str]) -> dict[str, str]:
     """The value of a gitattribute for each path ('unspecified' when unset)."""
     out = run_git(["check-attr", "-z", attr, "--", *rel_paths], top).stdout.split(b"\0")

@@ -12,6 +12,8 @@ from ..git import run_git
 from . import wire
 
 DEFAULT_REF = "refs/extid/ledger"
+#: `git config extid.remoteLedger off` (`extid install --no-remote`): not turned on by itself.
+OPT_OUT_KEY = "extid.remoteLedger"
 #: Numbers reserved per push (benchmarks/LEDGER.md has the measurement behind the choice).
 DEFAULT_LEASE = 1
 #: Seconds an allocation keeps retrying a contended ledger before it gives up.
@@ -112,6 +114,8 @@ def configure(top: Path, remote: str | None, ref: str | None, lease: int | None)
         if value is not None:
             changed = git.config_set(key, str(value), top, "local")
             done.append(f"{'set' if changed else 'kept'} {key}={value} (local)")
+    if remote is not None and git.config_unset(OPT_OUT_KEY, top, "local"):
+        done.append(f"unset {OPT_OUT_KEY} (local): the remote ledger is on")
     from .remote import RemoteLedger
 
     ledger = RemoteLedger.configured(top)
