@@ -7,24 +7,13 @@ Real bare remotes in tmp_path; extid runs in process.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from conftest import InProcess, git
-from git_helpers import STATE, setup_repo
+from git_helpers import STATE, extid_in, setup_repo
 
 from extid.mapper import ExternalIDMapper
-
-
-def extid_in(in_process: InProcess, where: Path, *args: str) -> tuple[int, str, str]:
-    cwd = os.getcwd()
-    os.chdir(where)
-    try:
-        proc = in_process(*args)
-    finally:
-        os.chdir(cwd)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture

@@ -11,24 +11,13 @@ process where one process suffices.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from conftest import InProcess, git
-from git_helpers import COUNTERS, MAPPING, STATE, ok, setup_repo
+from git_helpers import COUNTERS, MAPPING, STATE, extid_in, ok, setup_repo
 
 from extid.mapper import ExternalIDMapper
-
-
-def in_clone(in_process: InProcess, clone: Path, *args: str) -> tuple[int, str, str]:
-    cwd = os.getcwd()
-    os.chdir(clone)
-    try:
-        proc = in_process(*args)
-    finally:
-        os.chdir(cwd)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture
@@ -41,7 +30,7 @@ def world(tmp_path: Path, in_process: InProcess) -> tuple[Path, Path, Path]:
     clones = []
     for name in ("a", "b"):
         git(tmp_path, "clone", "-q", str(bare), name)
-        rc, out, err = in_clone(in_process, tmp_path / name, "install", "--remote", "origin")
+        rc, out, err = extid_in(in_process, tmp_path / name, "install", "--remote", "origin")
         assert rc == 0 and "set extid.remote=origin" in out, err
         clones.append(tmp_path / name)
     return bare, clones[0], clones[1]
@@ -152,9 +141,9 @@ def test_an_unpushed_renumbering_is_shown_and_settled_by_ledger_repair(
     ok(git(a, "merge", "-q", "--no-edit", "origin/main"))
     assert jira(a)["TASK-0a00"] == "PROJ-2"
     (tmp_path / "away.git").rename(bare)
-    rc, out, err = in_clone(in_process, a, "ledger")
+    rc, out, err = extid_in(in_process, a, "ledger")
     assert rc == 0 and "issued here while the remote was out of reach: jira:PROJ 2" in out, err
-    rc, out, err = in_clone(in_process, a, "ledger", "--repair")
+    rc, out, err = extid_in(in_process, a, "ledger", "--repair")
     assert rc == 0 and "marks raised past what was issued here alone (jira:PROJ 2)" in out, err
     assert remote_mark(bare) == 2
     assert allocate(b, "TASK-0b01") == "PROJ-3"  # not a second PROJ-2
@@ -167,7 +156,7 @@ def test_resolve_renumber_reserves_on_the_remote(
     collide(world)  # published PROJ-1, b reserved PROJ-2..4
     pull = git(a, "pull", "-q", "--no-rebase", "origin", "main", check=False)
     assert pull.returncode != 0  # a collision is a conflict by default
-    rc, _, err = in_clone(in_process, a, "resolve", "--renumber")
+    rc, _, err = extid_in(in_process, a, "resolve", "--renumber")
     assert rc == 0, err
     assert jira(a)["TASK-0a00"] == "PROJ-5"
     assert remote_mark(bare) >= 5
@@ -184,7 +173,7 @@ def test_repair_settles_a_committed_collision_above_the_remote_reservations(
     doc = json.loads(path.read_bytes())
     doc["mappings"]["TASK-0a02"] = {"created": "2030-01-01T00:00:00Z", "jira": "PROJ-3"}
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    rc, out, err = in_clone(in_process, a, "repair")
+    rc, out, err = extid_in(in_process, a, "repair")
     assert rc == 0, err
     assert "TASK-0a02 jira PROJ-3 -> PROJ-4" in out
     assert remote_mark(bare) == 4
