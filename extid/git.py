@@ -72,7 +72,7 @@ def run_git(
             ["git", *args], cwd=cwd, capture_output=True, input=input, env=env, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        said = f"git {args[0]}: no answer within {timeout:g}s".encode()
+        said = f"git {_command(args)}: no answer within {timeout:g}s".encode()
         proc = subprocess.CompletedProcess(["git", *args], 124, b"", said)
     except OSError as e:
         raise GitError(f"cannot run git: {e.strerror or e}") from None
@@ -80,6 +80,14 @@ def run_git(
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]}: {message[-1] if message else f'exit {proc.returncode}'}")
     return proc
+
+
+def _command(args: Sequence[str]) -> str:
+    """The git command `args` run, past global options (`--git-dir DIR`, `-c KEY=VALUE`)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in ("--git-dir", "-c", "-C") else rest[1:]
+    return rest[0] if rest else "git"
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:

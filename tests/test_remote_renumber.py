@@ -178,3 +178,25 @@ def test_repair_settles_a_committed_collision_above_the_remote_reservations(
     assert "TASK-0a02 jira PROJ-3 -> PROJ-4" in out
     assert remote_mark(bare) == 4
     assert allocate(b, "TASK-0b03") == "PROJ-5"
+
+
+def test_a_remote_that_does_not_answer_costs_a_renumbering_its_budget_not_a_hang(
+    world: tuple[Path, Path, Path], in_process: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger remote that accepts the connection and never answers (a `sleep` behind git's
+    ext:: transport): `resolve --renumber` gives up after the budget and renumbers locally."""
+    import extid.ledger.issue
+
+    _, a, _ = world
+    collide(world)
+    assert git(a, "pull", "-q", "--no-rebase", "origin", "main", check=False).returncode != 0
+    git(a, "config", "--global", "protocol.ext.allow", "always")
+    git(a, "remote", "add", "silent", "ext::sh -c sleep% 30")
+    git(a, "config", "extid.remote", "silent")
+    monkeypatch.setattr(extid.ledger.issue, "RENUMBER_BUDGET", 0.5)
+    rc, _, err = extid_in(in_process, a, "resolve", "--renumber")
+    assert rc == 0, err
+    said = [line for line in err.splitlines() if "in this clone only" in line]
+    assert len(said) == 1
+    assert "cannot reach silent (git ls-remote: no answer within 0.5s)" in said[0]
+    assert jira(a)["TASK-0a00"] == "PROJ-2"

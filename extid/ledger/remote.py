@@ -258,12 +258,13 @@ class RemoteLedger:
         if pending is not None:
             blocks, state.pending = state.blocks(), None
             if tip is not None and wire.is_ancestor(self.repo, pending["commit"], tip):
-                state.unpushed = {}
                 for name, (low, high) in blocks.items():
                     if high >= low:
                         state.leases[name] = [low, high]
         if tip != state.tip:
             state.tip, state.marks = tip, wire.read_marks(self.repo, tip)
+        # Numbers issued here alone stay noted until the remote marks are past them.
+        state.unpushed = {n: v for n, v in state.unpushed.items() if state.marks.get(n, 0) < v}
         return tip, state.marks
 
 
