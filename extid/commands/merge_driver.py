@@ -115,7 +115,6 @@ def merge_sides(
     (their holders keep their IDs); `on_collision=None` asks git config when needed.
     A renumbering's numbers are reserved through the clone's ledgers (`extid.ledger.issue`:
     the remote one too, where it is on)."""
-    from ..ledger.issue import remote_for_merge, renumbering_reserve
 
     o = load_side(ours, f"{name} (ours)")
     t = load_side(theirs, f"{name} (theirs)", o.kind)
@@ -135,6 +134,8 @@ def merge_sides(
         return merge_counter_floor(*floor_docs(floor_blobs), _ledger_floor(ledger))
 
     if collided and choice != "conflict":
+        from ..ledger.issue import remote_for_merge, renumbering_reserve  # renumbering only
+
         floor = counter_floor()
         result = merge(
             b,
