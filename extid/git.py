@@ -58,21 +58,36 @@ def run_git(
     input: bytes | None = None,
     untranslated: bool = False,
     env: dict[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """git `args` in `cwd`; `untranslated`: git's messages in English, for a caller that must
     tell one error from another; `env` (the whole environment) replaces the usual one, whose
-    relative git path variables are made absolute."""
+    relative git path variables are made absolute; `timeout`: seconds before git is killed
+    (then exit 124, saying so on stderr)."""
     if env is None:
         fixed = absolute_git_env() | ({"LC_ALL": "C", "LANGUAGE": "C"} if untranslated else {})
         env = {**os.environ, **fixed} if fixed else None
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input, env=env)
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, input=input, env=env, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        said = f"git {_command(args)}: no answer within {timeout:g}s".encode()
+        proc = subprocess.CompletedProcess(["git", *args], 124, b"", said)
     except OSError as e:
         raise GitError(f"cannot run git: {e.strerror or e}") from None
     if check and proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]}: {message[-1] if message else f'exit {proc.returncode}'}")
     return proc
+
+
+def _command(args: Sequence[str]) -> str:
+    """The git command `args` run, past global options (`--git-dir DIR`, `-c KEY=VALUE`)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in ("--git-dir", "-c", "-C") else rest[1:]
+    return rest[0] if rest else "git"
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -297,6 +312,11 @@ def config_set(key: str, value: str, cwd: str | Path | None = None, scope: str =
         return False
     run_git(["config", f"--{scope}", key, value], cwd)
     return True
+
+
+def config_unset(key: str, cwd: str | Path | None = None, scope: str = "local") -> bool:
+    """Remove `key` from `scope`; returns whether it was there."""
+    return run_git(["config", f"--{scope}", "--unset-all", key], cwd, check=False).returncode == 0
 
 
 def check_attr(top: Path, attr: str, rel_paths: Sequence[str]) -> dict[str, str]:

@@ -151,18 +151,14 @@ class Batch:
         clone ever issued (the local ledger, whatever git did to the files) and, with a remote
         ledger, the number it reserved at or above that. Both are written before the state
         files: a failure in between leaves a gap, never a number issued twice."""
+        from .ledger.issue import issue
+
         number = max(model.get_counter(self.state.counter_values, tool, key), 1)
-        local = self.state.ledger
         while True:
             if number >= ids.MAX_COUNTER:
                 raise ExtidError(f"{tool} counter {key or ''} is exhausted (2**53)")
-            if local is not None:
-                number = local.issue(tool, key, number)
-            if self.ledger is not None:
-                reserved = self.ledger.reserve(tool, key, number)
-                if reserved != number and local is not None:
-                    reserved = local.issue(tool, key, reserved)  # the local mark follows
-                number = reserved
+            wants = {(tool, key): (number, 1)}
+            number = issue(self.state.ledger, self.ledger, wants)[(tool, key)]
             if self._holder(tool, ids.format_external(tool, key, number)) is None:
                 return number
             number += 1  # only a hand-edited file gets here

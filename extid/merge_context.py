@@ -96,6 +96,7 @@ def make_room(
     theirs: dict[str, Any],
     on_collision: Callable[[], str],
     counter_floor: Callable[[], dict[tuple[str, str | None], int]],
+    issued: Callable[[], dict[tuple[str, str | None], int]] = dict,
 ) -> None:
     """Counters merged where both sides issued numbers of one tool/key since the base: those
     numbers collide in the mapping, whose driver renumbers one task of each pair from above
@@ -103,7 +104,9 @@ def make_room(
     merged counter goes up by as many, from that floor, so the merge result (the merge commit,
     merge-tree's tree) is consistent without a rewrite. Only where collisions are renumbered
     (`on_collision()` is not "conflict": renumber, or `resolve --ours/--theirs`, which renumber
-    the other task); a gap costs nothing."""
+    the other task); a gap costs nothing. The counter is also above `issued()`, the clone's
+    ledger: git's default strategy (ort) merges the mapping file first, whose renumbering
+    recorded its numbers there, above the floor when the remote ledger gave higher ones."""
     bc, oc, tc = ((d or {}).get("counters") or {} for d in (base, ours, theirs))
     room: dict[tuple[str, str | None], int] = {}
     for (tool, key), mine in iter_counters(oc):
@@ -115,6 +118,7 @@ def make_room(
         return
     floor = counter_floor()
     counters = merged["counters"]
+    marks = issued()
     for (tool, key), extra in sorted(room.items(), key=str):
         start = max(get_counter(counters, tool, key), floor.get((tool, key), 0))
-        set_counter(counters, tool, key, start + extra)
+        set_counter(counters, tool, key, max(start + extra, marks.get((tool, key), 0) + 1))

@@ -4,11 +4,12 @@ user sets them up (`extid init`, `extid install`), and readers of the state file
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import git, run_extid
+from conftest import InProcess, git, run_extid
 
 STATE = ".claude/state"
 MAPPING = f"{STATE}/external_id_mapping.json"
@@ -22,6 +23,17 @@ def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[st
 
 def extid(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_extid(*args, cwd=repo)
+
+
+def extid_in(in_process: InProcess, where: Path, *args: str) -> tuple[int, str, str]:
+    """`extid ARGS` in process with `where` as the current directory: (exit, stdout, stderr)."""
+    cwd = os.getcwd()
+    os.chdir(where)
+    try:
+        proc = in_process(*args)
+    finally:
+        os.chdir(cwd)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def setup_repo(path: Path, *, install: bool = True, hooks: bool = True) -> Path:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import InProcess, git
 from git_helpers import STATE, ok, run_extid, setup_repo
 
 from extid.errors import ExtidError
@@ -192,7 +192,7 @@ def test_seeding_happens_once(tmp_path: Path) -> None:
         assert marks.values == {}
     assert ledger.path.read_bytes() == b'{"marks": {}, "version": 1}\n'
     git(repo, "checkout", "-q", "-b", "elsewhere")
-    (repo / STATE).mkdir(parents=True)
+    (repo / STATE).mkdir(parents=True, exist_ok=True)
     (repo / STATE / "external_id_counters.json").write_text('{"counters": {"github": 9}}')
     commit_all(repo, "a branch written by hand")
     git(repo, "checkout", "-q", "main")
@@ -320,3 +320,27 @@ def test_resolve_renumber_in_a_rebase_stays_above_commits_not_replayed_yet(
     ok(run_extid("resolve", "--renumber", cwd=b))
     mappings = json.loads((b / STATE / "external_id_mapping.json").read_text())["mappings"]
     assert mappings["TASK-0b01"]["jira"] == "PROJ-3"
+
+
+@pytest.mark.parametrize("command", [["repair"], ["post-merge", "--on-collision", "renumber"]])
+def test_renumbering_a_committed_collision_stays_above_the_ledger(
+    tmp_path: Path, in_process: InProcess, command: list[str]
+) -> None:
+    """PROJ-2 was issued on another branch: in no file on this one, but in the ledger. A
+    collision settled here (repair, the post-merge hook) must not hand it out again."""
+    repo = new_repo(tmp_path / "repo")
+    git(repo, "checkout", "-q", "-b", "side")
+    assert [alloc(repo, "TASK-0001"), alloc(repo, "TASK-0002")] == ["PROJ-1", "PROJ-2"]
+    commit_all(repo, "side")
+    git(repo, "checkout", "-q", "main")  # no state files here: a merge brings in a collision
+    (repo / STATE).mkdir(parents=True, exist_ok=True)
+    mappings = {
+        "TASK-0003": {"created": "2030-01-01T00:00:00Z", "jira": "PROJ-1"},
+        "TASK-0004": {"created": "2030-01-01T00:00:01Z", "jira": "PROJ-1"},
+    }
+    doc = {"mappings": mappings, "updated": "2030-01-01T00:00:01Z", "version": "1.0"}
+    (repo / STATE / "external_id_mapping.json").write_text(json.dumps(doc, indent=2) + "\n")
+    os.chdir(repo)
+    proc = in_process(*command)
+    assert "TASK-0004 jira PROJ-1 -> PROJ-3" in proc.stdout + proc.stderr, proc.stderr
+    assert ledger_marks(repo)["jira"] == {"PROJ": 3}

@@ -20,7 +20,7 @@ import pytest
 from conftest import InProcess, git, uncovered_env
 
 from extid.ledger import wire
-from extid.ledger.remote import RemoteLedger, _message
+from extid.ledger.remote import RemoteLedger, message
 from extid.mapper import ExternalIDMapper
 
 STATE = Path(".claude") / "state"
@@ -187,8 +187,8 @@ def test_identical_commits_cannot_both_win(tmp_path: Path, in_process: InProcess
     tip = wire.remote_tip(ledger.repo, ledger.remote)
     assert tip is not None
     marks, parents = {"jira:PROJ": 2}, [tip]
-    one = wire.build(ledger.repo, marks, parents, _message("jira:PROJ", 2, 2))
-    two = wire.build(ledger.repo, marks, parents, _message("jira:PROJ", 2, 2))
+    one = wire.build(ledger.repo, marks, parents, message("jira:PROJ", 2, 2))
+    two = wire.build(ledger.repo, marks, parents, message("jira:PROJ", 2, 2))
     assert one != two
     assert wire.push(ledger.repo, ledger.remote, one, tip) is None
     assert wire.push(ledger.repo, ledger.remote, two, tip) == "stale info"

@@ -35,6 +35,7 @@ class Finding:
     ok: bool
     what: str
     fix: str = ""
+    note: bool = False  # worth knowing, not a failure (a remote that did not answer)
 
 
 def run(state_dir: str | None, as_json: bool = False) -> int:
@@ -70,12 +71,15 @@ def findings(state_dir: str | None) -> list[Finding]:
         # tracked though ignored: a lock or .bak committed before the .gitignore was there
         *(Finding(False, what, fix) for what, fix in doctor_findings(top, directory)),
         *file_findings(top, directory),
+        *ledger_findings(top),
     ]
 
 
 def report(found: list[Finding]) -> None:
     for finding in found:
-        if finding.ok:
+        if finding.note:
+            print(f"note     {finding.what}")
+        elif finding.ok:
             print(f"ok       {finding.what}")
         else:
             print(f"MISSING  {finding.what}")
@@ -257,4 +261,33 @@ def file_findings(top: Path, state_dir: Path) -> list[Finding]:
         found.append(Finding(True, f"state files valid ({names})"))
     elif not existing:
         found.append(Finding(True, f"no state files yet in {state_dir} (extid init creates them)"))
+    return found
+
+
+def ledger_findings(top: Path) -> list[Finding]:
+    """The remote ledger: on, off by choice, or off beside a remote that holds one (this clone
+    then issues numbers other clones reserved there). Asks the remotes (`ledger.probe`, which
+    writes nothing); a clone without remotes costs one `git remote`."""
+    from .. import git
+    from ..ledger import probe
+
+    names = probe.remotes(top)
+    if not names:
+        return []
+    remote = git.config_get("extid.remote", top)
+    if remote:
+        return [Finding(True, f"remote ledger on ({remote})")]
+    if probe.opted_out(top):
+        return [Finding(True, "remote ledger off (extid install --no-remote)")]
+    found = []
+    for answer in probe.probe(top, names):
+        if answer.has is None:
+            what = f"remote ledger: could not check {answer.remote} ({answer.why})"
+            found.append(Finding(True, what, note=True))
+        elif answer.has:
+            what = (
+                f"remote ledger: {answer.remote} has one, but this clone allocates from its own "
+                "files alone (it can issue numbers other clones reserved there)"
+            )
+            found.append(Finding(False, what, f"extid install --remote {answer.remote}"))
     return found

@@ -26,10 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="configure the merge driver in the global git config (~/.gitconfig)",
     )
-    parser.add_argument(
+    on_off = parser.add_mutually_exclusive_group()
+    on_off.add_argument(
         "--remote",
         metavar="NAME",
-        help="reserve every new number on this git remote first (the remote ledger)",
+        help="reserve every new number on this git remote first (the remote ledger; without "
+        "it, turned on where a remote already holds one)",
+    )
+    on_off.add_argument(
+        "--no-remote",
+        action="store_true",
+        help="keep the remote ledger off (and do not look for one on the remotes)",
     )
     parser.add_argument("--ledger-ref", metavar="REF", help="default refs/extid/ledger")
     parser.add_argument("--lease-size", metavar="N", type=int, help="numbers reserved per push")
@@ -43,6 +50,7 @@ def run(
     remote: str | None = None,
     ledger_ref: str | None = None,
     lease_size: int | None = None,
+    no_remote: bool = False,
 ) -> int:
     from .. import git
 
@@ -54,12 +62,29 @@ def run(
     for line in install(top, state_dir, scope=scope, hooks=not no_hooks):
         print(line)
     print("extid installed" + ("" if top is None else f" for {top}"))
-    if top is not None and (remote, ledger_ref, lease_size) != (None, None, None):
-        from ..ledger.config import configure
-
-        for line in configure(top, remote, ledger_ref, lease_size):
+    if top is not None:
+        for line in _remote_ledger(top, remote, ledger_ref, lease_size, no_remote):
             print(line)
     return 0
+
+
+def _remote_ledger(
+    top: Path, remote: str | None, ref: str | None, lease: int | None, off: bool
+) -> list[str]:
+    """The remote ledger's part: as asked (`--remote NAME ...`, `--no-remote`), else on where
+    a remote already holds one (as `git lfs install` finds its server)."""
+    from ..ledger import probe
+    from ..ledger.config import configure
+
+    if off:
+        if (ref, lease) != (None, None):
+            raise ExtidError(
+                "--ledger-ref and --lease-size set up the remote ledger: not with --no-remote"
+            )
+        return probe.turn_off(top)
+    if (remote, ref, lease) != (None, None, None):
+        return configure(top, remote, ref, lease)
+    return probe.turn_on(top)
 
 
 def state_directory(top: Path, state_dir: str | None) -> Path:

@@ -10,12 +10,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repair",
         action="store_true",
-        help="after a rollback or deletion of the ledger ref: push a tip holding both marks",
+        help="after a rollback or deletion of the ledger ref: push a tip holding both marks; "
+        "else raise the remote marks past numbers a renumbering issued here while offline",
     )
 
 
 def run(state_dir: str | None, repair: bool = False) -> int:
-    from ..ledger.remote import RemoteLedger, mark_name, snapshot
+    from ..ledger.remote import RemoteLedger, mark_name
+    from ..ledger.upkeep import repair as repair_ledger
+    from ..ledger.upkeep import snapshot
     from ..mapper import ExternalIDMapper
     from ..model import get_counter
     from ..store import resolve_state_dir
@@ -26,7 +29,7 @@ def run(state_dir: str | None, repair: bool = False) -> int:
         print("remote ledger: off (`extid install --remote NAME` turns it on)")
         return 0
     if repair:
-        print(ledger.repair())
+        print(repair_ledger(ledger))
         return 0
     tip, marks, state = snapshot(ledger)
     remote = ledger.remote
@@ -46,6 +49,12 @@ def run(state_dir: str | None, repair: bool = False) -> int:
         leased = f"leased {lease[0]}..{lease[1]}" if lease else "no lease"
         lag = max(mark - (next_in_files - 1), 0)
         print(f"  {name}: remote mark {mark}, {leased}, files' next {next_in_files} (lag {lag})")
+    if state.unpushed:
+        issued = ", ".join(f"{name} {n}" for name, n in sorted(state.unpushed.items()))
+        print(
+            f"issued here while the remote was out of reach: {issued} (the next allocation, or "
+            "`extid ledger --repair`, raises the remote marks past them)"
+        )
     if state.pending:
         print(f"pending push of {state.pending['commit'][:12]} (settled on the next allocation)")
     return 0

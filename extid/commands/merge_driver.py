@@ -112,7 +112,10 @@ def merge_sides(
     """Merge three versions of one state file: (result, version to write, notes).
     Raises ExtidError when a side cannot be read. `floor_blobs()` gives counters files whose
     numbers a renumbering must stay above, `published_blobs()` mapping files already pushed
-    (their holders keep their IDs); `on_collision=None` asks git config when needed."""
+    (their holders keep their IDs); `on_collision=None` asks git config when needed.
+    A renumbering's numbers are reserved through the clone's ledgers (`extid.ledger.issue`:
+    the remote one too, where it is on)."""
+
     o = load_side(ours, f"{name} (ours)")
     t = load_side(theirs, f"{name} (theirs)", o.kind)
     b, note = load_base(base, f"{name} (base)", o.kind)
@@ -124,12 +127,15 @@ def merge_sides(
         choice = _configured_on_collision(cwd)
     # Above every number this clone ever issued too: one in a commit a rebase has not replayed
     # yet is in no file in sight. What a renumbering hands out is recorded there.
-    ledger = Ledger.of(Path(os.path.abspath(os.path.join(cwd or "", os.path.dirname(name)))))
+    start = Path(os.path.abspath(os.path.join(cwd or "", os.path.dirname(name))))
+    ledger = Ledger.of(start)
 
     def counter_floor() -> dict[tuple[str, str | None], int]:
         return merge_counter_floor(*floor_docs(floor_blobs), _ledger_floor(ledger))
 
     if collided and choice != "conflict":
+        from ..ledger.issue import remote_for_merge, renumbering_reserve  # renumbering only
+
         floor = counter_floor()
         result = merge(
             b,
@@ -140,6 +146,7 @@ def merge_sides(
             on_conflict=on_conflict,
             counter_floor=floor,
             published=published(published_blobs),
+            reserve=renumbering_reserve(ledger, remote_for_merge(start)),
         )
     if o.kind == COUNTERS and result.clean:
         make_room(
@@ -152,6 +159,7 @@ def merge_sides(
             # renumbering has raised the ledger already, and a floor with the ledger would
             # leave a gap of as many numbers as were renumbered on every such merge.
             lambda: merge_counter_floor(*floor_docs(floor_blobs)),
+            lambda: dict(iter_counters(ledger.read() if ledger is not None else {})),
         )
     if ledger is not None and result.renumbered:
         with ledger.hold() as marks:

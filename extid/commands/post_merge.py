@@ -160,9 +160,12 @@ def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
 
     if any("conflict marker" in p.message for p in check_paths(existing)):
         return []
+    from ..store.maintenance import renumbering_reserve
+
     try:
         with Store(state_dir).transaction() as state:
-            return renumber_committed(state.mappings, state.counter_values)
+            reserve = renumbering_reserve(state_dir)
+            return renumber_committed(state.mappings, state.counter_values, (), reserve)
     except ExtidError:
         return []  # reported by the checks that follow
 

@@ -2,8 +2,9 @@
 that fails every merge.
 
 Removes the `merge.extid` driver config, the `merge=extid` lines of `.gitattributes` and the
-hooks extid wrote (putting back the hooks they had chained). State files, their `.gitignore`
-and `extid.stateDir` stay. Idempotent: a second run finds nothing to do.
+hooks extid wrote (putting back the hooks they had chained). State files, their `.gitignore`,
+`extid.stateDir` and the remote ledger's settings (`extid.remote`, said so) stay: settings of
+the clone, which do nothing without extid. Idempotent: a second run finds nothing to do.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def run(state_dir: str | None, global_: bool = False) -> int:
     if top is not None and not global_ and git.config_get(driver.DRIVER_KEY, top, "global"):
         print("the global git config still configures the driver: extid uninstall --global")
     print("extid uninstalled" if done else "nothing of extid's to remove")
+    if top is not None and (remote := git.config_get("extid.remote", top, "local")):
+        # As extid.stateDir: a setting of the clone, not a piece that fails without extid.
+        print(
+            f"kept extid.remote={remote} (local): the remote ledger's setting, for a later "
+            "`extid install`; `extid install --no-remote` turns it off"
+        )
     return 0
 
 

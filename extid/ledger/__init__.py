@@ -1,9 +1,10 @@
 """The allocation ledger: high-water marks of issued numbers kept where git history cannot
 rewind them, so that a number, once issued, is never issued again.
 
-- `local`: the per-clone ledger in git's common directory (always on). An allocation asks
-  `Marks.issue(tool, key, floor)` for its number under the ledger's lock: the one entry point
-  a remote ledger extends;
+- `local`: the per-clone ledger in git's common directory (always on), its marks held
+  under the ledger's lock (`Marks`);
+- `issue`: the one way a number is picked, for an allocation or a renumbering: above the
+  local marks and, with the remote ledger on, reserved there first;
 - `journal`: the ledger's file, an append-only log of JSON lines (one fsync per entry);
 - `seed`: a clone's first ledger, from the state files at HEAD and at every ref;
 - `remote`, `wire`, `config`: the opt-in remote ledger (`extid install --remote NAME`): numbers

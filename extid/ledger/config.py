@@ -12,6 +12,8 @@ from ..git import run_git
 from . import wire
 
 DEFAULT_REF = "refs/extid/ledger"
+#: `git config extid.remoteLedger off` (`extid install --no-remote`): not turned on by itself.
+OPT_OUT_KEY = "extid.remoteLedger"
 #: Numbers reserved per push (benchmarks/LEDGER.md has the measurement behind the choice).
 DEFAULT_LEASE = 1
 #: Seconds an allocation keeps retrying a contended ledger before it gives up.
@@ -19,7 +21,12 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class LedgerError(ExtidError):
-    """The remote ledger cannot reserve; nothing was allocated."""
+    """The remote ledger cannot reserve; nothing was allocated. `what` is what happened without
+    the advice to an allocation (a renumbering that falls back says its own)."""
+
+    def __init__(self, message: str, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what or message.split("; ")[0]
 
 
 @dataclass
@@ -107,6 +114,8 @@ def configure(top: Path, remote: str | None, ref: str | None, lease: int | None)
         if value is not None:
             changed = git.config_set(key, str(value), top, "local")
             done.append(f"{'set' if changed else 'kept'} {key}={value} (local)")
+    if remote is not None and git.config_unset(OPT_OUT_KEY, top, "local"):
+        done.append(f"unset {OPT_OUT_KEY} (local): the remote ledger is on")
     from .remote import RemoteLedger
 
     ledger = RemoteLedger.configured(top)
@@ -121,3 +130,33 @@ def configure(top: Path, remote: str | None, ref: str | None, lease: int | None)
         ]
     where = f"at {tip[:12]}" if tip else "not created yet (the first allocation creates it)"
     return [*done, f"remote ledger: {settings.ref} on {found.name} ({found.push_url}) {where}"]
+
+
+# --- what a failure says (one line: what happened, that nothing was allocated, the way on) ---
+
+
+def unreachable(remote: wire.Remote, detail: str) -> LedgerError:
+    what = f"remote ledger: cannot reach {remote.name} ({detail})"
+    return LedgerError(
+        f"{what}; nothing was allocated; retry when it is reachable, or use --offline to "
+        "allocate from this clone alone",
+        what,
+    )
+
+
+def refused(remote: wire.Remote, reason: str) -> LedgerError:
+    what = f"remote ledger: {remote.name} refused the update of {remote.ref} ({reason})"
+    return LedgerError(
+        f"{what}; nothing was allocated; ask for push rights to that ref, or use --offline",
+        what,
+    )
+
+
+def rolled_back(remote: wire.Remote, seen: str, tip: str | None) -> str:
+    what = "deleted" if tip is None else f"rolled back to {tip[:12]}"
+    return (
+        f"remote ledger: {remote.ref} on {remote.name} was {what}, not a "
+        f"descendant of {seen[:12]}, the last tip this clone saw; numbers reserved since "
+        "could be issued twice, so nothing was allocated; run `extid ledger --repair` to "
+        "push a tip holding the marks of both"
+    )

@@ -10,9 +10,10 @@ round, so the worktrees of one clone (each with its own state directory and lock
 for as long as an allocation takes.
 
 Allocation (`Store.transaction` / `Store.tracked` hold the ledger as `State.ledger`):
-`Marks.issue(tool, key, floor)` is the one place a number is chosen: max(the files' floor,
-mark + 1), recorded as the new mark. A remote ledger plugs in there: it reserves the number
-(or a lease) on the remote before `issue` returns. `Marks.settle` raises the marks to the
+`Marks.issue(tool, key, floor, count)` is where this clone's part of a number is chosen:
+max(the files' floor, mark + 1), recorded as the new mark. `ledger.issue` wraps it for every
+caller (allocate, a merge's or repair's renumbering) and reserves the numbers on the remote
+ledger too where that is on. `Marks.settle` raises the marks to the
 counters about to be written and those counters to the marks; `Marks.flush` appends to the
 ledger durably *before* the state files are written, so a crash in between leaves a gap, never a
 number issued twice.
@@ -109,12 +110,13 @@ class Marks:
                 model.set_counter(self.values, tool, key, number)
                 self.dirty = True
 
-    def issue(self, tool: str, key: str | None, floor: int) -> int:
-        """The number to issue next for (tool, key): at least `floor` (the files' next number)
-        and above every number this clone ever issued, recorded or saw; recorded as used.
-        The one entry point of an allocation (a remote ledger reserves the number here)."""
+    def issue(self, tool: str, key: str | None, floor: int, count: int = 1) -> int:
+        """The first of `count` consecutive numbers to issue next for (tool, key): at least
+        `floor` (the files' next number) and above every number this clone ever issued,
+        recorded or saw; all recorded as used. Called through `extid.ledger.issue`, which
+        reserves them on a remote ledger too."""
         number = max(floor, self.get(tool, key) + 1)
-        self.raise_to({(tool, key): number})
+        self.raise_to({(tool, key): number + count - 1})
         return number
 
     def settle(self, counters: dict[str, Any]) -> None:

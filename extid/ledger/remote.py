@@ -32,7 +32,7 @@ from ..gitstate import common_dir
 from ..store.durable import atomic_write, ensure_dir, read_bytes
 from ..store.lock import DirLock, timeout_setting
 from . import wire
-from .config import LedgerError, Settings, resolve_remote
+from .config import LedgerError, Settings, refused, resolve_remote, rolled_back, unreachable
 
 BACKOFF_BASE, BACKOFF_CAP = 0.02, 2.0
 DIRECTORY = "extid-remote"
@@ -51,14 +51,20 @@ class LocalState:
     ref: str = ""
     tip: str | None = None
     marks: dict[str, int] = field(default_factory=dict)  # those of `tip`: no read per push
+    #: The commit being pushed: its first block as `name`, `low`, `high` (the format of
+    #: earlier versions), any others as `more` {name: [low, high]}.
     pending: dict[str, Any] | None = None
     leases: dict[str, list[int]] = field(default_factory=dict)  # name -> [next, last]
+    #: Numbers a renumbering issued here while the remote was out of reach: the next push
+    #: raises the remote marks past them.
+    unpushed: dict[str, int] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True, indent=1).encode() + b"\n"
 
-    def take(self, name: str, floor: int) -> int | None:
-        """The next leased number of `name` not below `floor`, or None (lease used up)."""
+    def take(self, name: str, floor: int, count: int = 1) -> int | None:
+        """The first of `count` consecutive leased numbers of `name` not below `floor`, taken
+        from the lease; None when the lease cannot give them all."""
         lease = self.leases.get(name)
         if lease is None:
             return None
@@ -66,8 +72,21 @@ class LocalState:
         if number > lease[1]:
             del self.leases[name]
             return None
-        lease[0] = number + 1
+        if number + count - 1 > lease[1]:
+            return None
+        lease[0] = number + count
         return number
+
+    def set_pending(self, commit: str, blocks: dict[str, list[int]]) -> None:
+        (name, (low, high)), *others = blocks.items()
+        self.pending = {"commit": commit, "name": name, "low": low, "high": high}
+        if others:
+            self.pending["more"] = dict(others)
+
+    def blocks(self) -> dict[str, list[int]]:
+        """The pending commit's blocks, name -> [low, high]."""
+        p = self.pending or {}
+        return {p["name"]: [p["low"], p["high"]], **p.get("more", {})} if p else {}
 
 
 class RemoteLedger:
@@ -82,8 +101,9 @@ class RemoteLedger:
         self._lock = DirLock(self.directory / "ledger.lock", timeout_setting())
 
     @classmethod
-    def configured(cls, cwd: Path) -> RemoteLedger | None:
-        """The ledger of the repository at `cwd`, or None (no `extid.remote`, or no git)."""
+    def configured(cls, cwd: Path, budget: float | None = None) -> RemoteLedger | None:
+        """The ledger of the repository at `cwd`, or None (no `extid.remote`, or no git);
+        `budget`: seconds allowed per network call and for a contended ref (a merge's)."""
         while not os.path.isdir(cwd) and cwd != cwd.parent:  # a state directory not made yet
             cwd = cwd.parent
         if not os.access(cwd, os.X_OK):  # the store names that problem, with its fix
@@ -95,7 +115,11 @@ class RemoteLedger:
         if common is None:  # git found the settings, so there is a repository: ask git
             proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd)
             common = Path(proc.stdout.decode("utf-8", "surrogateescape").strip())
-        return cls(common, resolve_remote(cwd, settings), settings)
+        remote = resolve_remote(cwd, settings)
+        if budget is not None:
+            settings.timeout = min(settings.timeout, budget)
+            remote = remote._replace(timeout=budget)
+        return cls(common, remote, settings)
 
     # --- local state, under the lock ------------------------------------------------------
 
@@ -132,53 +156,76 @@ class RemoteLedger:
         """A number of `tool`/`key`, at least `floor`, that no clone was or will be given:
         from this clone's lease, else from a new lease reserved on the remote."""
         name = mark_name(tool, key)
+        return self.reserve_blocks({name: (floor, 1)})[name]
+
+    def reserve_blocks(self, wants: dict[str, tuple[int, int]]) -> dict[str, int]:
+        """For each name, `count` consecutive numbers at least `floor` that no clone was or will
+        be given ({name: (floor, count)}): the first of each. Taken from this clone's leases
+        where one holds them all, the rest reserved in one push of at least a lease each (what
+        is left over stays leased here)."""
         with self.locked() as state:
-            number = state.take(name, floor)
-            if number is not None:
-                self.save(state)
-                return number
-            return self._push_marks(state, name, floor, self.settings.lease)
+            got = {}
+            for name, (floor, count) in wants.items():
+                first = state.take(name, floor, count)
+                if first is not None:
+                    got[name] = first
+            rest = {n: w for n, w in wants.items() if n not in got}
+            if rest:
+                got |= self.push_marks(state, rest)
+            self.save(state)
+            return got
 
     def raise_mark(self, tool: str, key: str | None, number: int) -> None:
         """Raise the remote mark of `tool`/`key` to at least `number` (`record`)."""
         with self.locked() as state:
-            self._push_marks(state, mark_name(tool, key), number, 0)
+            self.push_marks(state, {mark_name(tool, key): (number, 0)})
 
-    def _push_marks(self, state: LocalState, name: str, floor: int, count: int) -> int:
-        """Reserve `count` numbers from `floor` up (0: only raise the mark to `floor`)."""
+    def note_unpushed(self, marks: dict[str, int]) -> None:
+        """Numbers issued here without the remote (a renumbering while it was out of reach):
+        the next push of this clone raises the remote marks past them."""
+        with self.locked() as state:
+            for name, number in marks.items():
+                state.unpushed[name] = max(state.unpushed.get(name, 0), number)
+            self.save(state)
+
+    def push_marks(self, state: LocalState, wants: dict[str, tuple[int, int]]) -> dict[str, int]:
+        """Reserve, in one push, `count` numbers (at least a lease) of each name from `floor`
+        up (count 0: only raise the mark to `floor`); the first of each. The first `count` are
+        the caller's, the rest stay leased to this clone."""
         deadline = time.monotonic() + self.settings.timeout
         for attempt in range(1_000_000):
-            tip, marks = self._sync(state)
-            if count and (number := state.take(name, floor)) is not None:
-                self.save(state)  # a landed pending commit was reclaimed
-                return number
-            low = max(marks.get(name, 0) + 1, floor)
-            high = low + count - 1
-            if not count and marks.get(name, 0) >= floor:
+            tip, marks = self.sync(state)
+            got = {}
+            for name, (floor, count) in wants.items():
+                if count and (first := state.take(name, floor, count)) is not None:
+                    got[name] = first  # a landed pending commit was reclaimed
+                elif not count and marks.get(name, 0) >= floor:
+                    got[name] = floor
+            wants = {n: w for n, w in wants.items() if n not in got}
+            if not wants:
                 self.save(state)
-                return floor
-            new_marks = {**marks, name: max(high, floor)}
-            commit = wire.build(
-                self.repo,
-                new_marks,
-                _parents(tip),
-                _message(name, low, high),
-            )
-            state.pending = {"commit": commit, "name": name, "low": low, "high": high}
+                return got
+            blocks, new_marks = _plan(marks, state.unpushed, wants, self.settings.lease)
+            what = ", ".join(f"{n} {lo}..{hi}" if hi >= lo else n for n, (lo, hi) in blocks.items())
+            commit = wire.build(self.repo, new_marks, parents(tip), message(what, 0, -1))
+            state.set_pending(commit, blocks)
             self.save(state)  # before the push: a kill after it landed is noticed next time
             try:
                 contended = wire.push(self.repo, self.remote, commit, tip)
             except wire.Refused as e:
                 self._drop_pending(state)
-                raise LedgerError(self._refused(str(e))) from None
+                raise refused(self.remote, str(e)) from None
             except wire.Unreachable as e:  # it may have landed: the pending commit says so
-                raise LedgerError(self._unreachable(str(e))) from None
+                raise unreachable(self.remote, str(e)) from None
             if contended is None:
                 state.tip, state.marks, state.pending = commit, new_marks, None
-                if count > 1:
-                    state.leases[name] = [low + 1, high]
+                state.unpushed = {}
+                for name, (low, high) in blocks.items():
+                    if low + wants[name][1] <= high:
+                        state.leases[name] = [low + wants[name][1], high]
+                    got[name] = low
                 self.save(state)
-                return low
+                return got
             self._drop_pending(state)
             pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
             if time.monotonic() + pause > deadline:
@@ -194,7 +241,7 @@ class RemoteLedger:
         state.pending = None
         self.save(state)
 
-    def _sync(self, state: LocalState) -> tuple[str | None, dict[str, int]]:
+    def sync(self, state: LocalState) -> tuple[str | None, dict[str, int]]:
         """The remote's tip and marks, fetched if new; refuses a rollback; reclaims a pending
         commit that landed. Remembers the tip in `state` (saved by the caller)."""
         try:
@@ -202,102 +249,52 @@ class RemoteLedger:
             if tip not in (None, state.tip) and not wire.has_commit(self.repo, tip):
                 tip = wire.fetch(self.repo, self.remote)
         except wire.Unreachable as e:
-            raise LedgerError(self._unreachable(str(e))) from None
+            raise unreachable(self.remote, str(e)) from None
         if state.tip is not None and (
             tip is None or not wire.is_ancestor(self.repo, state.tip, tip)
         ):
-            raise LedgerError(self.rolled_back(state.tip, tip))
+            raise LedgerError(rolled_back(self.remote, state.tip, tip))
         pending = state.pending
         if pending is not None:
-            state.pending = None
-            landed = tip is not None and wire.is_ancestor(self.repo, pending["commit"], tip)
-            if landed and pending["high"] >= pending["low"]:
-                state.leases[pending["name"]] = [pending["low"], pending["high"]]
+            blocks, state.pending = state.blocks(), None
+            if tip is not None and wire.is_ancestor(self.repo, pending["commit"], tip):
+                for name, (low, high) in blocks.items():
+                    if high >= low:
+                        state.leases[name] = [low, high]
         if tip != state.tip:
             state.tip, state.marks = tip, wire.read_marks(self.repo, tip)
+        # Numbers issued here alone stay noted until the remote marks are past them.
+        state.unpushed = {n: v for n, v in state.unpushed.items() if state.marks.get(n, 0) < v}
         return tip, state.marks
 
-    # --- messages ---------------------------------------------------------------------------
 
-    def _unreachable(self, detail: str) -> str:
-        return (
-            f"remote ledger: cannot reach {self.remote.name} ({detail}); nothing was allocated; "
-            "retry when it is reachable, or use --offline to allocate from this clone alone"
-        )
-
-    def _refused(self, reason: str) -> str:
-        return (
-            f"remote ledger: {self.remote.name} refused the update of {self.remote.ref} "
-            f"({reason}); nothing was allocated; ask for push rights to that ref, or use --offline"
-        )
-
-    def rolled_back(self, seen: str, tip: str | None) -> str:
-        what = "deleted" if tip is None else f"rolled back to {tip[:12]}"
-        return (
-            f"remote ledger: {self.remote.ref} on {self.remote.name} was {what}, not a "
-            f"descendant of {seen[:12]}, the last tip this clone saw; numbers reserved since "
-            "could be issued twice, so nothing was allocated; run `extid ledger --repair` to "
-            "push a tip holding the marks of both"
-        )
-
-    # --- repair and report ------------------------------------------------------------------
-
-    def repair(self) -> str:
-        """After a rollback: push a commit descending from both the remote tip and the last
-        tip seen here, holding the higher mark of each counter."""
-        with self.locked() as state:
-            seen = state.tip
-            state.tip, state.marks = None, {}  # _sync without the rollback check
-            tip, marks = self._sync(state)
-            if seen is None or (tip is not None and wire.is_ancestor(self.repo, seen, tip)):
-                return "remote ledger: nothing to repair"
-            old = wire.read_marks(self.repo, seen)
-            merged = {k: max(marks.get(k, 0), old.get(k, 0)) for k in {*marks, *old}}
-            parents = [*_parents(tip), seen]
-            commit = wire.build(self.repo, merged, parents, _message("repair", 0, -1))
-            try:
-                if wire.push(self.repo, self.remote, commit, tip) is not None:
-                    raise LedgerError("remote ledger: changed during the repair; run it again")
-            except wire.Refused as e:
-                raise LedgerError(self._refused(str(e))) from None
-            except wire.Unreachable as e:
-                raise LedgerError(self._unreachable(str(e))) from None
-            state.tip, state.marks = commit, merged
-            self.save(state)
-            return (
-                f"remote ledger: {self.remote.ref} on {self.remote.name} repaired at {commit[:12]}"
-            )
+def _plan(
+    marks: dict[str, int],
+    unpushed: dict[str, int],
+    wants: dict[str, tuple[int, int]],
+    lease: int,
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The blocks a push reserves (name -> [low, high]: `count` numbers, at least a `lease`,
+    from above the remote mark and `floor`; none for count 0) and the marks it sets (`unpushed`
+    numbers issued here alone included)."""
+    blocks = {}
+    for name, (floor, count) in wants.items():
+        low = max(marks.get(name, 0) + 1, floor)
+        blocks[name] = [low, low + (max(count, lease) if count else 0) - 1]
+    new_marks = {**marks}
+    for name, number in unpushed.items():
+        new_marks[name] = max(new_marks.get(name, 0), number)
+    for name, (_, high) in blocks.items():
+        new_marks[name] = max(new_marks.get(name, 0), high, wants[name][0])
+    return blocks, new_marks
 
 
-def _parents(tip: str | None) -> list[str]:
+def parents(tip: str | None) -> list[str]:
     return [] if tip is None else [tip]
 
 
-def _message(name: str, low: int, high: int) -> str:
+def message(name: str, low: int, high: int) -> str:
     """Unique per commit: two identical commits would both "win" a push (`= [up to date]`)."""
     what = f"{name} {low}..{high}" if high >= low else name
     nonce = f"{secrets.token_hex(8)} {socket.gethostname()} {os.getpid()}"
     return f"extid ledger: {what}\n\nnonce: {nonce}\n"
-
-
-def snapshot(ledger: RemoteLedger) -> tuple[str | None, dict[str, int], LocalState]:
-    """(remote tip, its marks, this clone's state) read without writing anything here: a
-    tip not present locally is fetched into a throwaway repository."""
-    import tempfile
-
-    state = ledger.load()
-    with tempfile.TemporaryDirectory(prefix="extid-ledger-") as tmp:
-        repo = ledger.repo if (ledger.repo / "HEAD").exists() else Path(tmp) / "ledger.git"
-        wire.ensure_repo(repo)
-        try:
-            tip = wire.remote_tip(repo, ledger.remote)
-            if tip is not None and not wire.has_commit(repo, tip):
-                repo = Path(tmp) / "ledger.git"
-                wire.ensure_repo(repo)
-                tip = wire.fetch(repo, ledger.remote)
-        except wire.Unreachable as e:
-            raise LedgerError(f"remote ledger: cannot reach {ledger.remote.name} ({e})") from None
-        marks = wire.read_marks(repo, tip)
-        if state.tip is not None and not (tip and wire.is_ancestor(repo, state.tip, tip)):
-            raise LedgerError(ledger.rolled_back(state.tip, tip))
-    return tip, marks, state

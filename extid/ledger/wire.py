@@ -61,6 +61,7 @@ class Remote(NamedTuple):
     fetch_url: str
     push_url: str
     ref: str
+    timeout: float | None = None  # seconds per network call (a merge's budget), None: no limit
 
 
 def _env() -> dict[str, str]:
@@ -70,10 +71,12 @@ def _env() -> dict[str, str]:
 
 
 def git_in(
-    repo: Path, *args: str, input: bytes | None = None
+    repo: Path, *args: str, input: bytes | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     """git `args` in the private repository `repo`; never raises for an exit code."""
-    return run_git(["--git-dir", str(repo), *args], check=False, input=input, env=_env())
+    return run_git(
+        ["--git-dir", str(repo), *args], check=False, input=input, env=_env(), timeout=timeout
+    )
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -101,7 +104,7 @@ def ensure_repo(repo: Path) -> None:
 
 def remote_tip(repo: Path, remote: Remote) -> str | None:
     """The ledger ref's commit on the remote (`ls-remote`), None if it does not exist."""
-    proc = git_in(repo, "ls-remote", "--refs", remote.fetch_url, remote.ref)
+    proc = git_in(repo, "ls-remote", "--refs", remote.fetch_url, remote.ref, timeout=remote.timeout)
     if proc.returncode != 0:
         raise Unreachable(_reason(proc))
     for line in _out(proc).splitlines():
@@ -117,7 +120,9 @@ def has_commit(repo: Path, oid: str) -> bool:
 
 def fetch(repo: Path, remote: Remote) -> str | None:
     """Fetch the ledger ref into the private repository; its commit (None: no such ref)."""
-    proc = git_in(repo, "fetch", "-q", "--no-tags", remote.fetch_url, f"+{remote.ref}:{LOCAL_REF}")
+    refspec = f"+{remote.ref}:{LOCAL_REF}"
+    args = ("fetch", "-q", "--no-tags", remote.fetch_url, refspec)
+    proc = git_in(repo, *args, timeout=remote.timeout)
     if proc.returncode != 0:
         if "couldn't find remote ref" in proc.stderr.decode("utf-8", "replace"):
             return None
@@ -196,6 +201,7 @@ def push(repo: Path, remote: Remote, commit: str, old: str | None) -> str | None
         f"--force-with-lease={remote.ref}:{old or ''}",
         remote.push_url,
         f"{commit}:{remote.ref}",
+        timeout=remote.timeout,
     )
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         m = _PORCELAIN.match(line)

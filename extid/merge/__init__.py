@@ -22,6 +22,7 @@ from .decide import (
     OnCollision,
     OnConflict,
     Renumbered,
+    Reserve,
     time_key,
 )
 from .fast import BytesMerge, fast_merge_mapping
@@ -41,6 +42,7 @@ __all__ = [
     "OnCollision",
     "OnConflict",
     "Renumbered",
+    "Reserve",
     "fast_merge_mapping",
     "keeper_order",
     "merge",

@@ -23,6 +23,7 @@ from .decide import (
     Ctx,
     OnCollision,
     Renumbered,
+    Reserve,
     spellings,
     time_key,
 )
@@ -37,10 +38,12 @@ def settle_collisions(
     floor: dict[CounterKey, int],
     ctx: Ctx,
     published: frozenset[tuple[str, str, str]] = frozenset(),
+    reserve: Reserve | None = None,
 ) -> None:
     """Find the external IDs two of `touched` hold in `merged`; record each collision in `ctx`
     as a conflict, or renumber the loser in `merged` (`floor`: numbers it must stay above;
-    `published`: (folded internal ID, tool, external ID) already pushed, which keep theirs)."""
+    `published`: (folded internal ID, tool, external ID) already pushed, which keep theirs;
+    `reserve`: asked once for all the fresh numbers, see `Reserve`)."""
     # A place in conflict holds no decided value yet: it cannot collide with anything.
     undecided = {c.path[1:]: c for c in ctx.conflicts if c.path[:1] == ("mappings",)}
     holders: dict[tuple[str, str], list[str]] = {}
@@ -72,6 +75,7 @@ def settle_collisions(
                 _collision_conflict(loser, winner, tool, value, claims, om, o_fold, tm, t_fold, ctx)
             else:
                 renumbering.renumber(loser, winner, tool, value)
+    renumbering.finish(reserve)
 
 
 def _fold_index(side: dict[str, Any], keys: Iterable[str]) -> dict[str, str]:
@@ -170,12 +174,12 @@ def _collision_conflict(
 
 class _Renumbering:
     """Fresh numbers for the losers of collisions: above every counter (`floor`) and every
-    number used in `merged`. A tool/key's used numbers are scanned once, at its first
-    renumbering: the floor it then raises stays above them (and above each new number)."""
+    number used in `merged`. The losers are collected first and numbered in `finish`, so that
+    the numbers of one merge are reserved together (one round trip to a remote ledger)."""
 
     def __init__(self, merged: dict[str, Any], floor: dict[CounterKey, int], ctx: Ctx) -> None:
         self.merged, self.floor, self.ctx = merged, floor, ctx
-        self.scanned: set[CounterKey] = set()
+        self.todo: list[tuple[str, str, str, str, str | None]] = []
 
     def renumber(self, loser: str, winner: str, tool: str, value: str) -> None:
         key = None
@@ -195,15 +199,27 @@ class _Renumbering:
                 )
             )
             return
-        if (tool, key) not in self.scanned:
-            self.scanned.add((tool, key))
-            high = _highest(self.merged, tool, key)
-            self.floor[(tool, key)] = max(self.floor.get((tool, key), 0), high + 1)
-        number = max(self.floor[(tool, key)], 1)
-        new = f"{key}-{number}" if key is not None else str(number)
-        self.merged[loser] = {**self.merged[loser], tool: new}
-        self.floor[(tool, key)] = number + 1
-        self.ctx.renumbered.append(Renumbered(loser, tool, value, new, winner))
+        self.todo.append((loser, winner, tool, value, key))
+
+    def finish(self, reserve: Reserve | None) -> None:
+        """Number the collected losers: per tool/key a block of consecutive numbers from above
+        the floor and the used numbers (one scan per tool/key), reserved through `reserve`."""
+        wants: dict[CounterKey, tuple[int, int]] = {}
+        for _, _, tool, _, key in self.todo:
+            floor, count = wants.get((tool, key), (0, 0))
+            if not count:
+                high = _highest(self.merged, tool, key)
+                floor = max(self.floor.get((tool, key), 0), high + 1, 1)
+            wants[(tool, key)] = (floor, count + 1)
+        if not wants:
+            return
+        firsts = reserve(wants) if reserve is not None else {k: w[0] for k, w in wants.items()}
+        for loser, winner, tool, value, key in self.todo:
+            number = firsts[(tool, key)]
+            firsts[(tool, key)] = number + 1
+            new = f"{key}-{number}" if key is not None else str(number)
+            self.merged[loser] = {**self.merged[loser], tool: new}
+            self.ctx.renumbered.append(Renumbered(loser, tool, value, new, winner))
 
 
 def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
@@ -227,20 +243,23 @@ def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
 
 
 def renumber_committed(
-    mappings: dict[str, Any], counters: dict[str, Any], keep: Iterable[str] = ()
+    mappings: dict[str, Any],
+    counters: dict[str, Any],
+    keep: Iterable[str] = (),
+    reserve: Reserve | None = None,
 ) -> list[str]:
     """Settle collisions already in a document (a merge that planted them: the post-merge
     hook, `extid repair`): for each external ID held by several tasks, a task of `keep`
-    (folded IDs), else the first by `keeper_order`, keeps it and the others get the effective
-    next number. Changes `mappings` and `counters` in place; one line per renumbering."""
+    (folded IDs), else the first by `keeper_order`, keeps it and the others get fresh numbers
+    from the effective next number up (`reserve`: asked once for all of them, see `Reserve`).
+    Changes `mappings` and `counters` in place; one line per renumbering."""
     kept = set(keep)
     groups: dict[tuple[str, str], list[str]] = {}
     for internal, entry in mappings.items():
         for tool in TOOLS:
             if isinstance(entry.get(tool), str):
                 groups.setdefault((tool, entry[tool]), []).append(internal)
-    high = model.highest_used(mappings)  # kept in step below: one scan, not one per loser
-    actions = []
+    todo = []
     for (tool, external), holders in sorted(groups.items()):
         if len(holders) < 2:
             continue
@@ -248,11 +267,22 @@ def renumber_committed(
             holders, key=lambda k: (fold(k) not in kept, keeper_order(mappings[k], k))
         )
         key = ids.parse_external(tool, external).key
-        for other in others:
-            number = model.effective_next(counters, high, tool, key)
-            fresh = ids.format_external(tool, key, number)
-            mappings[other][tool] = fresh
-            high[(tool, key)] = number
+        todo += [(other, keeper, tool, key, external) for other in others]
+    if not todo:
+        return []
+    high = model.highest_used(mappings)
+    wants: dict[CounterKey, tuple[int, int]] = {}
+    for _, _, tool, key, _ in todo:
+        floor = model.effective_next(counters, high, tool, key)
+        wants[(tool, key)] = (floor, wants.get((tool, key), (0, 0))[1] + 1)
+    firsts = reserve(wants) if reserve is not None else {k: w[0] for k, w in wants.items()}
+    actions = []
+    for other, keeper, tool, key, external in todo:
+        number = firsts[(tool, key)]
+        firsts[(tool, key)] = number + 1
+        fresh = ids.format_external(tool, key, number)
+        mappings[other][tool] = fresh
+        if model.get_counter(counters, tool, key) <= number:
             model.set_counter(counters, tool, key, number + 1)
-            actions.append(f"renumbered {other} {tool} {external} -> {fresh} ({keeper} keeps it)")
+        actions.append(f"renumbered {other} {tool} {external} -> {fresh} ({keeper} keeps it)")
     return actions

@@ -8,6 +8,7 @@ and the context that collects conflicts and renumberings.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -16,6 +17,10 @@ OnCollision = Literal["conflict", "renumber", "ours", "theirs"]
 OnConflict = Literal["conflict", "ours", "theirs"]
 ON_COLLISION_CHOICES: tuple[str, ...] = ("conflict", "renumber", "ours", "theirs")
 CounterKey = tuple[str, "str | None"]
+#: What a renumbering asks for once, for all its numbers: {(tool, key): (floor, count)} -> the
+#: first of `count` consecutive numbers at or above `floor` that are its to use. Injected by the
+#: caller (the clone's ledgers, `extid.ledger.issue`), so the merge itself stays free of I/O.
+Reserve = Callable[[dict[CounterKey, tuple[int, int]]], dict[CounterKey, int]]
 
 _TIME_RE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"

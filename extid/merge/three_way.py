@@ -38,6 +38,7 @@ from .decide import (
     OnCollision,
     OnConflict,
     Renumbered,
+    Reserve,
     earlier,
     inner_of,
     later,
@@ -84,12 +85,14 @@ def merge(
     counter_floor: dict[CounterKey, int] | None = None,
     mappings: dict[str, Any] | None = None,
     published: frozenset[tuple[str, str, str]] = frozenset(),
+    reserve: Reserve | None = None,
 ) -> MergeResult:
     """Three-way merge of two current-version documents of `kind`.
 
     counter_floor: numbers a renumbering must stay at or above (the sides' counters), for the
     mapping; mappings: the merged mappings, for the counters (their used numbers + 1 bound it);
-    published: (folded internal ID, tool, external ID) already pushed, kept by a renumbering.
+    published: (folded internal ID, tool, external ID) already pushed, kept by a renumbering;
+    reserve: asked once for a renumbering's fresh numbers (the clone's ledgers), see `Reserve`.
     """
     if on_collision not in ON_COLLISION_CHOICES:
         raise ValueError(f"on_collision must be one of {ON_COLLISION_CHOICES}")
@@ -102,7 +105,15 @@ def merge(
         merged, touched = _merge_mappings(b_in, o_in, t_in, ctx)
         doc[inner] = merged
         settle_collisions(
-            merged, touched, o_in, t_in, on_collision, dict(counter_floor or {}), ctx, published
+            merged,
+            touched,
+            o_in,
+            t_in,
+            on_collision,
+            dict(counter_floor or {}),
+            ctx,
+            published,
+            reserve,
         )
     else:
         doc[inner] = _merge_counters(b_in, o_in, t_in, mappings, ctx)

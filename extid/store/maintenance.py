@@ -18,6 +18,8 @@ from .durable import atomic_write, ensure_dir, existing_dir, lstat, read_bytes
 from .state import reconciled
 
 if TYPE_CHECKING:
+    from ..merge import Reserve
+    from ..model import CounterKey
     from .core import Store
     from .state import State
 
@@ -56,14 +58,16 @@ def repair(
         return []
     if dry_run:
         return _repair_plan(store, keep)
-    with store.lock():
+    with store.lock(), store.ledger_hold() as marks:
         store.recovered = []
         state = store._load_locked(accept_loss=accept_loss)
         actions = list(store.recovered)
-        settled = settle(state, keep)
+        state.ledger = marks  # a renumbering issues its numbers there (and on a remote ledger)
+        settled = settle(state, keep, renumbering_reserve(store.state_dir))
         if settled:
             store._commit(state)  # validated: no collision is left
             actions += settled
+        state.ledger = None
         name = str(store.counters_path)
         data = read_bytes(name)
         on_disk = None if data is None else codec.decode(data, COUNTERS, name)
@@ -93,9 +97,10 @@ def _repair_plan(store: Store, keep: Sequence[str]) -> list[str]:
     return actions
 
 
-def settle(state: State, keep: Sequence[str]) -> list[str]:
+def settle(state: State, keep: Sequence[str], reserve: Reserve | None = None) -> list[str]:
     """Committed collisions (an external ID held by two tasks): the task in `keep`, else the
-    one `merge.keeper_order` names, keeps it; the others get fresh numbers."""
+    one `merge.keeper_order` names, keeps it; the others get fresh numbers (through `reserve`,
+    the clone's ledgers: see `renumbering_reserve`)."""
     from ..ids import fold
     from ..merge import renumber_committed
 
@@ -103,7 +108,22 @@ def settle(state: State, keep: Sequence[str]) -> list[str]:
     for task in keep:
         if fold(task) not in known:
             raise BadArgumentError(f"--keep {task}: no such task in the registry")
-    return renumber_committed(state.mappings, state.counter_values, keep={fold(k) for k in keep})
+    kept = {fold(k) for k in keep}
+    return renumber_committed(state.mappings, state.counter_values, kept, reserve)
+
+
+def renumbering_reserve(state_dir: Path) -> Reserve:
+    """The clone's ledgers for a renumbering of committed collisions in `state_dir` (repair,
+    the post-merge hook): the local one (joining the hold a transaction has open) and, where
+    it is on, the remote one, contacted only if something is renumbered."""
+    from ..ledger import Ledger
+    from ..ledger.issue import remote_for_merge
+    from ..ledger.issue import renumbering_reserve as through
+
+    def reserve(wants: dict[CounterKey, tuple[int, int]]) -> dict[CounterKey, int]:
+        return through(Ledger.of(state_dir), remote_for_merge(state_dir))(wants)
+
+    return reserve
 
 
 def migrate(store: Store, dry_run: bool = False) -> list[tuple[Path, str, str]]:
