@@ -58,16 +58,15 @@ def repair(
         return []
     if dry_run:
         return _repair_plan(store, keep)
-    with store.lock(), store.ledger_hold() as marks:
+    with store.lock():
         store.recovered = []
         state = store._load_locked(accept_loss=accept_loss)
         actions = list(store.recovered)
-        state.ledger = marks  # a renumbering issues its numbers there (and on a remote ledger)
-        settled = settle(state, keep, renumbering_reserve(store.state_dir))
-        if settled:
-            store._commit(state)  # validated: no collision is left
-            actions += settled
-        state.ledger = None
+        with store._holding_ledger(state):  # a renumbering issues its numbers there
+            settled = settle(state, keep, renumbering_reserve(store.state_dir))
+            if settled:
+                store._commit(state)  # validated: no collision is left
+                actions += settled
         name = str(store.counters_path)
         data = read_bytes(name)
         on_disk = None if data is None else codec.decode(data, COUNTERS, name)
