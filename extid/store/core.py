@@ -17,7 +17,8 @@ Write order of one transaction (under the lock `<state_dir>/.extid.lock`):
 A crash between 4 and 5 leaves a counter ahead of the mappings: an unused gap, never a
 re-issued ID (see `Store._save`). `tracked` and `maintenance` work through underscored
 members of a `Store` (`_key`, `_load_locked`, `_holding_ledger`, `_save`, `_write`): internal
-to this package, not for its users. `recovery` sees only the file paths and the `save`/`report` callbacks.
+to this package, not for its users. `recovery` sees only the file paths and the `save`/`report`
+callbacks.
 """
 
 from __future__ import annotations
