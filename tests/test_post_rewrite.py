@@ -143,11 +143,14 @@ def test_pre_commit_post_rewrite_stage_without_stdin_uses_the_amended_commit(
 
 @pytest.mark.parametrize("kept", ["ours", "theirs"])
 def test_a_rebase_that_dropped_a_mapping_is_reported(tmp_path: Path, kept: str) -> None:
-    """`git pull --rebase`, a collision region resolved by hand keeping one side: git runs no
-    pre-commit hook in a rebase, so post-rewrite is where the lost task is named."""
+    """`git pull --rebase`, a collision region resolved by hand keeping one side, with git's
+    `apply` backend: it runs neither the pre-commit nor the prepare-commit-msg hook (the merge
+    backend's `rebase --continue` is refused before the commit: test_replay_guards.py), so
+    post-rewrite is where the lost task is named."""
     upstream = setup_repo(tmp_path / "up")
     mine = teammate(upstream)
     git(mine, "config", "pull.rebase", "true")
+    git(mine, "config", "rebase.backend", "apply")
     ok(extid(mine, "install"))
     allocate_in(upstream, "TASK-aaaa", "jira", "PROJ")
     commit(upstream, "pushed first")

@@ -37,7 +37,7 @@ from extid import document
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).resolve().parent / "example-files"
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
-HOOK_IDS = ("extid-check", "extid-format", "extid-post-merge")
+HOOK_IDS = ("extid-check", "extid-check-replay", "extid-format", "extid-post-merge")
 STATE_DIR = ".claude/state"
 MAPPING = "external_id_mapping.json"
 COUNTERS = "external_id_counters.json"
@@ -249,15 +249,19 @@ def test_manifest_is_valid_for_pre_commit(session: Session) -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_manifest_declares_the_three_hooks_as_specified() -> None:
+def test_manifest_declares_the_four_hooks_as_specified() -> None:
     hooks = {h["id"]: h for h in _manifest()}
     assert tuple(hooks) == HOOK_IDS
-    check, fmt, post = (hooks[i] for i in HOOK_IDS)
-    assert (check["entry"], fmt["entry"], post["entry"]) == (
+    check, replay, fmt, post = (hooks[i] for i in HOOK_IDS)
+    assert (check["entry"], replay["entry"], fmt["entry"], post["entry"]) == (
         "extid check --staged",  # the index, what the commit records (history guards)
+        "extid check --staged --replaying",  # the same, at `git rebase --continue`
         "extid format",
         "extid post-merge",
     )
+    # pre-commit passes this stage the message file, never a state file
+    assert replay["stages"] == ["prepare-commit-msg"]
+    assert (replay["always_run"], replay["pass_filenames"]) == (True, False)
     assert all(h["language"] == "python" for h in hooks.values())
     assert all(h["minimum_pre_commit_version"] == "3.2.0" for h in hooks.values())
     assert check["require_serial"] is True
@@ -761,6 +765,7 @@ def test_dogfood_config_is_valid_and_uses_our_own_hooks(session: Session) -> Non
     local = [h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"]]
     assert {h["id"]: h["entry"] for h in local if h["id"] in HOOK_IDS} == {
         "extid-check": "extid check --staged",
+        "extid-check-replay": "extid check --staged --replaying",
         "extid-format": "extid format",
         "extid-post-merge": "extid post-merge",
     }

@@ -98,7 +98,7 @@ def _lost_by_rebase(
     it, as a merge of the two would be held to (git runs no pre-commit hook in a rebase, so a
     collision region resolved by keeping one side is caught only here). Said on stderr."""
     from .. import git
-    from ..gitcheck import check_rebased
+    from ..commitcheck import check_rebased
 
     if operation != "the rebase" or first_new is None or not replaced:
         return 0

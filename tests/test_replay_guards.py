@@ -1,0 +1,169 @@
+"""Commits git makes without the pre-commit hook, held to the history guards before they exist:
+`git rebase --continue` (the prepare-commit-msg hook, `extid check --staged --replaying`) and a
+merge git commits by itself, `-s ours` included (the pre-merge-commit hook). Real git, real
+clones, the hooks `extid install` writes; the framework's hooks: test_precommit_hooks.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import git
+from git_helpers import COUNTERS, MAPPING, commit, diverge, extid, mapping, ok, setup_repo, teammate
+from git_helpers import allocate as allocate_in
+from merge_helpers import pick
+
+
+def _git_quiet_editor(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GIT_EDITOR": "true"}
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env)
+
+
+def _stopped_pull(tmp_path: Path) -> Path:
+    """`git pull --rebase` stopped on a collision: upstream pushed TASK-aaaa as PROJ-1, my
+    commit being replayed gave TASK-bbbb PROJ-1 too (the driver leaves a conflict)."""
+    upstream = setup_repo(tmp_path / "up")
+    mine = teammate(upstream)
+    git(mine, "config", "pull.rebase", "true")
+    ok(extid(mine, "install"))
+    allocate_in(upstream, "TASK-aaaa", "jira", "PROJ")
+    commit(upstream, "pushed first")
+    allocate_in(mine, "TASK-bbbb", "jira", "PROJ")
+    commit(mine, "mine")
+    assert git(mine, "pull", "-q", "origin", "main", check=False).returncode != 0
+    return mine
+
+
+def _keep_one_side(mine: Path, kept: str) -> None:
+    doc = pick((mine / MAPPING).read_bytes(), kept)  # the other task's mapping is gone
+    (mine / MAPPING).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    git(mine, "checkout", f"--{kept}", "--", COUNTERS)
+    git(mine, "add", "-A")
+
+
+def _files(repo: Path) -> dict[str, bytes]:
+    return {rel: (repo / rel).read_bytes() for rel in (MAPPING, COUNTERS)}
+
+
+@pytest.mark.parametrize("kept", ["ours", "theirs"])
+def test_rebase_continue_that_drops_a_mapping_is_refused_before_the_commit(
+    tmp_path: Path, kept: str
+) -> None:
+    mine = _stopped_pull(tmp_path)
+    _keep_one_side(mine, kept)
+    head, files = git(mine, "rev-parse", "HEAD").stdout, _files(mine)
+    refused = _git_quiet_editor(mine, "rebase", "--continue")
+    lost = "TASK-bbbb" if kept == "ours" else "TASK-aaaa"
+    assert refused.returncode != 0, refused.stderr
+    assert f"jira PROJ-1 of {lost} on" in refused.stderr, refused.stderr
+    assert f"`git checkout -m -- {MAPPING}`, then `extid resolve` and `git rebase --continue`" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    # nothing committed, nothing moved: the rebase is still stopped on the pick
+    assert git(mine, "rev-parse", "HEAD").stdout == head
+    assert (mine / ".git" / "rebase-merge").is_dir()
+    assert _files(mine) == files
+    # the fix named, then the rebase goes on and keeps both tasks
+    git(mine, "checkout", "-m", "--", MAPPING, COUNTERS)
+    ok(extid(mine, "resolve", "--renumber"))
+    ok(_git_quiet_editor(mine, "rebase", "--continue"))
+    assert set(mapping(mine)["mappings"]) == {"TASK-aaaa", "TASK-bbbb"}
+    assert not (mine / ".git" / "rebase-merge").exists()
+
+
+def test_commit_no_verify_during_a_stopped_rebase_is_refused_too(tmp_path: Path) -> None:
+    """git runs prepare-commit-msg whatever `--no-verify` says (it skips pre-commit only)."""
+    mine = _stopped_pull(tmp_path)
+    _keep_one_side(mine, "ours")
+    head = git(mine, "rev-parse", "HEAD").stdout
+    refused = _git_quiet_editor(mine, "commit", "--no-verify", "-m", "mine")
+    assert refused.returncode != 0
+    assert "jira PROJ-1 of TASK-bbbb on REBASE_HEAD is missing" in refused.stderr
+    assert git(mine, "rev-parse", "HEAD").stdout == head
+
+
+def test_ordinary_commits_and_clean_rebases_pass_the_replay_hook(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "repo")
+    assert (repo / ".git" / "hooks" / "prepare-commit-msg").is_file()
+    ok(extid(repo, "check", "--staged", "--replaying"))  # no rebase: passes at once
+    allocate_in(repo, "TASK-aaaa", "jira", "PROJ")
+    commit(repo, "one")
+    git(repo, "checkout", "-q", "-b", "side", "HEAD^")
+    allocate_in(repo, "TASK-bbbb", "github")
+    commit(repo, "side")
+    ok(_git_quiet_editor(repo, "rebase", "main"))  # the driver merged the picks: no stop
+    assert set(mapping(repo)["mappings"]) == {"TASK-aaaa", "TASK-bbbb"}
+
+
+def test_edit_stop_amend_is_an_ordinary_commit(tmp_path: Path) -> None:
+    """At an `edit` stop HEAD already is the replayed pick: amending it may remove a mapping
+    it added (a deliberate change), as any commit may."""
+    repo = setup_repo(tmp_path / "repo")
+    allocate_in(repo, "TASK-aaaa", "jira", "PROJ")
+    commit(repo, "one")
+    env = {**os.environ, "GIT_SEQUENCE_EDITOR": "sed -i 1s/^pick/edit/", "GIT_EDITOR": "true"}
+    stop = subprocess.run(["git", "rebase", "-i", "HEAD^"], cwd=repo, env=env, check=False)
+    assert stop.returncode == 0 and (repo / ".git" / "REBASE_HEAD").exists()
+    ok(extid(repo, "remove", "TASK-aaaa"))
+    git(repo, "add", "-A")
+    ok(_git_quiet_editor(repo, "commit", "--amend", "--no-edit"))
+    ok(_git_quiet_editor(repo, "rebase", "--continue"))
+    assert mapping(repo)["mappings"] == {}
+
+
+@pytest.mark.parametrize("strategy", [("-s", "ours"), ("-X", "ours")])
+def test_a_merge_git_commits_itself_that_drops_their_mappings_is_refused(
+    tmp_path: Path, strategy: tuple[str, str]
+) -> None:
+    """`-s ours` keeps our files whatever the driver would do; `-X ours` without the driver (a
+    clone with no `extid install`) settles git's line conflicts for our side. No conflict, so
+    no pre-commit hook: the pre-merge-commit hook is what stops it."""
+    repo = setup_repo(tmp_path / "repo")
+    diverge(repo)
+    if strategy[0] == "-X":
+        git(repo, "config", "--remove-section", "merge.extid")
+    head = git(repo, "rev-parse", "HEAD").stdout
+    refused = git(repo, "merge", "-q", "--no-edit", *strategy, "side", check=False)
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0, out
+    assert "jira PROJ-1 of TASK-beef on side is missing" in out
+    assert "`git merge --abort`, then merge again without them" in out
+    assert "git checkout -m" not in out  # no conflict to make again
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+    git(repo, "merge", "--abort")
+    ok(extid(repo, "install"))
+    assert git(repo, "merge", "-q", "--no-edit", "side", check=False).returncode != 0
+    ok(extid(repo, "resolve", "--renumber"))  # the collision the driver left
+    ok(git(repo, "commit", "-q", "--no-edit", check=False))
+    assert set(mapping(repo)["mappings"]) == {"TASK-beef", "TASK-cafe"}
+
+
+def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "repo")
+    git(repo, "checkout", "-q", "-b", "pr")
+    allocate_in(repo, "TASK-beef", "linear", "TEAM")
+    commit(repo, "pr")
+    git(repo, "checkout", "-q", "main")
+    allocate_in(repo, "TASK-cafe", "jira", "PROJ")
+    commit(repo, "main moves on")
+    base = git(repo, "rev-parse", "HEAD").stdout.strip()
+    # the branch merged main keeping its own files: merging main again finds nothing to merge
+    git(repo, "checkout", "-q", "pr")
+    git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge main", "main")
+    out = extid(repo, "check", "--against", base)
+    assert out.returncode == 1
+    assert "jira PROJ-1 of TASK-cafe" in out.stdout
+    assert "merging it again finds nothing to merge" in out.stdout
+    assert "`git reset --keep HEAD^`, then `git merge" in out.stdout
+    # a pull request's merge commit (first parent: the base) made without the driver
+    git(repo, "checkout", "-q", "--detach", base)
+    git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge pr", "pr~1")
+    out = extid(repo, "check", "--against", base)
+    assert out.returncode == 1
+    assert "linear TEAM-1 of TASK-beef" in out.stdout
+    assert f"merge {base} into the branch where the driver is installed" in out.stdout
+    assert "merging it again finds nothing" not in out.stdout
