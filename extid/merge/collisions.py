@@ -229,10 +229,22 @@ def _highest(mappings: dict[str, Any], tool: str, key: str | None) -> int:
 def renumber_committed(
     mappings: dict[str, Any], counters: dict[str, Any], keep: Iterable[str] = ()
 ) -> list[str]:
+    """`settle_committed`, one line per renumbering (what `repair` prints)."""
+    return [committed_line(r) for r in settle_committed(mappings, counters, keep)]
+
+
+def committed_line(r: Renumbered) -> str:
+    """A renumbering of a collision already committed, as `repair` and the hook print it."""
+    return f"renumbered {r.internal_id} {r.tool} {r.old} -> {r.new} ({r.kept_by} keeps it)"
+
+
+def settle_committed(
+    mappings: dict[str, Any], counters: dict[str, Any], keep: Iterable[str] = ()
+) -> list[Renumbered]:
     """Settle collisions already in a document (a merge that planted them: the post-merge
     hook, `extid repair`): for each external ID held by several tasks, a task of `keep`
     (folded IDs), else the first by `keeper_order`, keeps it and the others get the effective
-    next number. Changes `mappings` and `counters` in place; one line per renumbering."""
+    next number. Changes `mappings` and `counters` in place; each renumbering, in order."""
     kept = set(keep)
     groups: dict[tuple[str, str], list[str]] = {}
     for internal, entry in mappings.items():
@@ -240,7 +252,7 @@ def renumber_committed(
             if isinstance(entry.get(tool), str):
                 groups.setdefault((tool, entry[tool]), []).append(internal)
     high = model.highest_used(mappings)  # kept in step below: one scan, not one per loser
-    actions = []
+    done = []
     for (tool, external), holders in sorted(groups.items()):
         if len(holders) < 2:
             continue
@@ -254,5 +266,5 @@ def renumber_committed(
             mappings[other][tool] = fresh
             high[(tool, key)] = number
             model.set_counter(counters, tool, key, number + 1)
-            actions.append(f"renumbered {other} {tool} {external} -> {fresh} ({keeper} keeps it)")
-    return actions
+            done.append(Renumbered(other, tool, external, fresh, keeper))
+    return done
