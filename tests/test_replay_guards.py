@@ -5,43 +5,31 @@ clones, the hooks `extid install` writes; the framework's hooks: test_precommit_
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import git
-from git_helpers import COUNTERS, MAPPING, commit, diverge, extid, mapping, ok, setup_repo, teammate
+from git_helpers import (
+    COUNTERS,
+    MAPPING,
+    commit,
+    diverge,
+    diverge_in_one_clone,
+    extid,
+    keep_one_side,
+    mapping,
+    ok,
+    setup_repo,
+    stopped_pull,
+)
 from git_helpers import allocate as allocate_in
-from merge_helpers import pick
 
 
 def _git_quiet_editor(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_EDITOR": "true"}
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env)
-
-
-def _stopped_pull(tmp_path: Path) -> Path:
-    """`git pull --rebase` stopped on a collision: upstream pushed TASK-aaaa as PROJ-1, my
-    commit being replayed gave TASK-bbbb PROJ-1 too (the driver leaves a conflict)."""
-    upstream = setup_repo(tmp_path / "up")
-    mine = teammate(upstream)
-    git(mine, "config", "pull.rebase", "true")
-    ok(extid(mine, "install"))
-    allocate_in(upstream, "TASK-aaaa", "jira", "PROJ")
-    commit(upstream, "pushed first")
-    allocate_in(mine, "TASK-bbbb", "jira", "PROJ")
-    commit(mine, "mine")
-    assert git(mine, "pull", "-q", "origin", "main", check=False).returncode != 0
-    return mine
-
-
-def _keep_one_side(mine: Path, kept: str) -> None:
-    doc = pick((mine / MAPPING).read_bytes(), kept)  # the other task's mapping is gone
-    (mine / MAPPING).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    git(mine, "checkout", f"--{kept}", "--", COUNTERS)
-    git(mine, "add", "-A")
 
 
 def _files(repo: Path) -> dict[str, bytes]:
@@ -52,8 +40,8 @@ def _files(repo: Path) -> dict[str, bytes]:
 def test_rebase_continue_that_drops_a_mapping_is_refused_before_the_commit(
     tmp_path: Path, kept: str
 ) -> None:
-    mine = _stopped_pull(tmp_path)
-    _keep_one_side(mine, kept)
+    mine = stopped_pull(tmp_path)
+    keep_one_side(mine, kept)
     head, files = git(mine, "rev-parse", "HEAD").stdout, _files(mine)
     refused = _git_quiet_editor(mine, "rebase", "--continue")
     lost = "TASK-bbbb" if kept == "ours" else "TASK-aaaa"
@@ -77,8 +65,8 @@ def test_rebase_continue_that_drops_a_mapping_is_refused_before_the_commit(
 
 def test_commit_no_verify_during_a_stopped_rebase_is_refused_too(tmp_path: Path) -> None:
     """git runs prepare-commit-msg whatever `--no-verify` says (it skips pre-commit only)."""
-    mine = _stopped_pull(tmp_path)
-    _keep_one_side(mine, "ours")
+    mine = stopped_pull(tmp_path)
+    keep_one_side(mine, "ours")
     head = git(mine, "rev-parse", "HEAD").stdout
     refused = _git_quiet_editor(mine, "commit", "--no-verify", "-m", "mine")
     assert refused.returncode != 0
@@ -144,26 +132,21 @@ def test_a_merge_git_commits_itself_that_drops_their_mappings_is_refused(
 
 def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "repo")
-    git(repo, "checkout", "-q", "-b", "pr")
-    allocate_in(repo, "TASK-beef", "linear", "TEAM")
-    commit(repo, "pr")
-    git(repo, "checkout", "-q", "main")
-    allocate_in(repo, "TASK-cafe", "jira", "PROJ")
-    commit(repo, "main moves on")
+    diverge_in_one_clone(repo)  # TASK-beef PROJ-1 on side, TASK-cafe PROJ-2 on main
     base = git(repo, "rev-parse", "HEAD").stdout.strip()
     # the branch merged main keeping its own files: merging main again finds nothing to merge
-    git(repo, "checkout", "-q", "pr")
+    git(repo, "checkout", "-q", "side")
     git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge main", "main")
     out = extid(repo, "check", "--against", base)
     assert out.returncode == 1
-    assert "jira PROJ-1 of TASK-cafe" in out.stdout
+    assert "jira PROJ-2 of TASK-cafe" in out.stdout
     assert "merging it again finds nothing to merge" in out.stdout
     assert "`git reset --keep HEAD^`, then `git merge" in out.stdout
     # a pull request's merge commit (first parent: the base) made without the driver
     git(repo, "checkout", "-q", "--detach", base)
-    git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge pr", "pr~1")
+    git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge side", "side~1")
     out = extid(repo, "check", "--against", base)
     assert out.returncode == 1
-    assert "linear TEAM-1 of TASK-beef" in out.stdout
+    assert "jira PROJ-1 of TASK-beef" in out.stdout
     assert f"merge {base} into the branch where the driver is installed" in out.stdout
     assert "merging it again finds nothing" not in out.stdout

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from ..document import COUNTERS_FILE, MAPPING_FILE
+from ..errors import ExtidError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
@@ -70,31 +71,25 @@ def default_files(state_dir: str | None, existing: bool = True) -> list[str]:
 
 
 def problems_of(
-    state_dir: str | None,
-    files: list[str],
-    staged: bool = False,
-    against: str | None = None,
-    replaying: bool = False,
-    history_only: bool = False,
+    state_dir: str | None, files: list[str], staged: str = "", against: str | None = None
 ) -> list[Problem]:
-    """What `extid check` reports, as values (the printing is `run`'s)."""
-    if against is not None and (replaying or history_only):
-        from ..errors import ExtidError
-
+    """What `extid check` reports, as values (the printing is `run`'s). `staged`: "" for the
+    files, else which check of the index: `all`, `replaying` (only while a stopped rebase pick
+    is committed), `history` (the history guards alone)."""
+    if staged and against is not None:
         raise ExtidError("--replaying and --history-only check the index: use them with --staged")
-    if replaying:
+    if staged == "replaying":
         from ..gitstate import replayed_commit
 
         # Files only, no git process: the hook runs before every commit message.
         if replayed_commit() is None:
             return []
-        staged = True
-    if staged or history_only or against is not None:
+    if staged or against is not None:
         from .. import gitcheck  # deferred: the git layer only where git is asked
 
         files = files or default_files(state_dir, existing=False)
-        if staged or history_only:
-            return gitcheck.check_staged(files, history_only)
+        if staged:
+            return gitcheck.check_staged(files, history_only=staged == "history")
         from ..commitcheck import check_against
 
         return check_against(against or "", files)
@@ -121,7 +116,8 @@ def run(
     history_only: bool = False,
     as_json: bool = False,
 ) -> int:
-    problems = problems_of(state_dir, files, staged, against, replaying, history_only)
+    scope = "replaying" if replaying else "history" if history_only else "all" if staged else ""
+    problems = problems_of(state_dir, files, scope, against)
     if as_json:
         from ..report import check_result, print_json
 
