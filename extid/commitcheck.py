@@ -1,6 +1,6 @@
 """Commits already made, held to the history guards: a merge result against the branch it goes
-into (`extid check --against REF`, CI), and a rebase's result against the upstream and the
-commits it replaced (the post-rewrite hook's backstop).
+into (`extid check --against REF`, CI); a rebase's result against the upstream and the commits
+it replaced, a merge commit against its parents (the post-rewrite and post-merge backstops).
 
 Blobs are read with one `git cat-file --batch` per check, as `gitcheck` reads the index.
 """
@@ -15,6 +15,7 @@ from .guards import kept, lost_mappings
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -101,28 +102,51 @@ def _against_fix(top: Path, ref: str, against: str, parents: list[str], unmerged
 def check_rebased(upstream: str, replaced: str, paths: list[str]) -> list[Problem]:
     """HEAD after a rebase of `replaced` (the branch's old tip) onto `upstream`: every mapping of
     either kept except those the other deleted since their merge base, as for a merge of the
-    two. git runs no pre-commit hook while it rebases: a hand resolution is only seen here."""
+    two. The prepare-commit-msg hook refuses a lossy `rebase --continue` before its commit;
+    this is the backstop where git ran no hook (`--apply`, a pick left empty and dropped)."""
+    return _lost_mappings(
+        ("upstream", upstream),
+        ("your commits", replaced),
+        paths,
+        lambda rel: f"the rebase dropped it; `git show {replaced[:12]}:{rel}` still has it",
+    )
+
+
+def check_merged(paths: list[str]) -> list[Problem]:
+    """HEAD, when it is a merge of two commits, against both parents, as the pre-merge-commit
+    hook would have held it: the backstop for a merge made without it (`--no-verify`, a clone
+    set up before extid installed that hook)."""
     top = git.require_toplevel()
-    base = git.merge_base(top, upstream, replaced)
+    parents = git.parents(top, "HEAD")
+    if len(parents) != 2:
+        return []
+    return _lost_mappings(
+        ("HEAD^1", parents[0]),
+        ("HEAD^2", parents[1]),
+        paths,
+        lambda rel: f"the merge dropped it; `git show HEAD^1:{rel}` and `HEAD^2:{rel}` hold both",
+    )
+
+
+def _lost_mappings(
+    a: tuple[str, str], b: tuple[str, str], paths: list[str], where: Callable[[str], str]
+) -> list[Problem]:
+    """The mappings HEAD lost of the commits `a` and `b` ((label, commit)) except those the
+    other deleted since their merge base; `where(rel)` says which commits still have them."""
+    top = git.require_toplevel()
+    base = git.merge_base(top, a[1], b[1])
     groups = pairs(top, paths)
-    revs = ["HEAD", upstream, replaced, *((base,) if base else ())]
+    revs = ["HEAD", a[1], b[1], *((base,) if base else ())]
     blobs = git.read_blobs(
         top, [f"{rev}:{rel}" for rev in revs for pair in groups for rel in pair.rel.values()]
     )
     problems: list[Problem] = []
     for pair in groups:
-        fix = (
-            f"the rebase dropped it; `git show {replaced[:12]}:{pair.rel[MAPPING]}` still has "
-            "it: put it back (`extid record`) and commit"
-        )
         problems += lost_mappings(
             docs_at(pair, blobs, "HEAD")[0],
-            [
-                ("upstream", docs_at(pair, blobs, upstream)[0]),
-                ("your commits", docs_at(pair, blobs, replaced)[0]),
-            ],
+            [(label, docs_at(pair, blobs, rev)[0]) for label, rev in (a, b)],
             docs_at(pair, blobs, base)[0] if base else None,
             pair.shown[MAPPING],
-            fix,
+            f"{where(pair.rel[MAPPING])}: put it back (`extid record`) and commit",
         )
     return problems

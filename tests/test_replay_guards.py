@@ -130,6 +130,19 @@ def test_a_merge_git_commits_itself_that_drops_their_mappings_is_refused(
     assert set(mapping(repo)["mappings"]) == {"TASK-beef", "TASK-cafe"}
 
 
+def test_post_merge_names_what_a_merge_past_the_hooks_dropped(tmp_path: Path) -> None:
+    """`--no-verify` skips pre-merge-commit: the post-merge hook is the backstop, as
+    post-rewrite is for a rebase no hook saw."""
+    repo = setup_repo(tmp_path / "repo")
+    diverge(repo)
+    merged = git(repo, "merge", "-q", "--no-verify", "--no-edit", "-s", "ours", "side")
+    assert "jira PROJ-1 of TASK-beef on HEAD^2 is missing" in merged.stderr, merged.stderr
+    assert f"`git show HEAD^1:{MAPPING}` and `HEAD^2:{MAPPING}` hold both" in merged.stderr
+    assert extid(repo, "post-merge").returncode == 1  # until the mapping is back
+    ok(git(repo, "merge", "-q", "--no-edit", "side", check=False))  # already merged: no change
+    assert "TASK-beef" not in mapping(repo)["mappings"]
+
+
 def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path / "repo")
     diverge_in_one_clone(repo)  # TASK-beef PROJ-1 on side, TASK-cafe PROJ-2 on main

@@ -128,7 +128,7 @@ def _post_merge(
         return 1
     _raise_ledger(directory, before)
     operation, replaced, first_new = _replaced_commits(rewritten)
-    for problem in _lost_by_rebase(existing, operation, replaced, first_new):
+    for problem in _lost_by_operation(existing, operation, replaced, first_new):
         report.error(problem)
     lowered = _restore_lowered(directory, operation, replaced)
     for action in lowered:
@@ -146,20 +146,23 @@ def _post_merge(
     return 1 if lowered or report.renumbered or report.errors else 0
 
 
-def _lost_by_rebase(
+def _lost_by_operation(
     existing: list[str], operation: str, replaced: list[str], first_new: str | None
 ) -> list[Problem]:
-    """After a rebase: the mappings HEAD lost of the upstream or of the commits replayed onto
-    it, as a merge of the two would be held to (a hand resolution the prepare-commit-msg hook
-    did not see: the `apply` backend, a clone without the hook)."""
+    """The mappings HEAD lost of either side: after a rebase, of the upstream or of the commits
+    replayed onto it; after a merge, of either parent. The hooks before the commit refuse such
+    a result where git runs one; this names what got past them (`git rebase --apply`, a pick
+    left empty, `--no-verify`, a clone set up before those hooks)."""
     from .. import git
-    from ..commitcheck import check_rebased
+    from ..commitcheck import check_merged, check_rebased
 
-    if operation != "the rebase" or first_new is None or not replaced:
-        return []
     try:
+        if operation == "the merge":
+            return check_merged(existing)
+        if operation != "the rebase" or first_new is None or not replaced:
+            return []
         return check_rebased(f"{first_new}^", replaced[-1], existing)
-    except git.GitError:  # a commit gone already (gc): nothing to compare with
+    except git.GitError:  # a commit gone already (gc), no HEAD yet: nothing to compare with
         return []
 
 
