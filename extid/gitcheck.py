@@ -103,7 +103,7 @@ def _hand_resolved(top: Path, rels: list[str]) -> set[str]:
     return {os.fsdecode(entry.partition(b"\t")[2]) for entry in out.split(b"\0") if entry}
 
 
-def remerge_fix(op: Operation, rel: str, hand_resolved: set[str]) -> str:
+def _remerge_fix(op: Operation, rel: str, hand_resolved: set[str]) -> str:
     """How to get back what the result of `op` lost in `rel`: a conflict resolved by hand is
     made again (git keeps what it needs to, the index's resolve-undo record); a file git merged
     without a conflict (`-s ours`, `-X ours`/`theirs`, a line merge without the extid driver)
@@ -189,8 +189,8 @@ def _staged_pair(
             base,
             (pair.shown[MAPPING], counters_shown),
             (
-                remerge_fix(op, pair.rel[MAPPING], hand_resolved),
-                remerge_fix(op, counters_rel, hand_resolved),
+                _remerge_fix(op, pair.rel[MAPPING], hand_resolved),
+                _remerge_fix(op, counters_rel, hand_resolved),
             ),
         )
     return problems
