@@ -1,5 +1,6 @@
-"""The state files as git holds them, checked: what is staged (the pre-commit hook), or a commit
-against a REF (CI); each version is validated, then held to the history guards (`guards.py`).
+"""The state files git's index holds, checked: what the next commit records (the pre-commit,
+pre-merge-commit and prepare-commit-msg hooks), validated and held to the history guards
+(`guards.py`); the pieces `commitcheck` shares for commits already made.
 
 Blobs are read with one `git cat-file --batch` per check (the index, HEAD and the parents of a
 merge being committed together), never from the work tree: a commit records the index.
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from . import git
 from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE
 from .errors import ExtidError, Problem
-from .guards import counter_floor, kept, lost_mappings, lowered_counters
+from .gitstate import replayed_commit
+from .guards import counter_floor, kept, lowered_counters
 from .validate import check_paths, load_file
 
 TYPE_CHECKING = False  # not typing's: see errors.py
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 
 UNMERGED = "unmerged: git's conflict in this file is not resolved yet (run `extid resolve`)"
 RESTORE = "restore it: `git checkout HEAD -- {rel}`"
-REMERGE = "merge it again: `git checkout -m -- {rel}`, then `extid resolve`"
 
 
 @dataclass
@@ -67,36 +68,69 @@ def inner(data: bytes | None, kind: Kind) -> Any:
 
 @dataclass(frozen=True)
 class Operation:
-    """A merge or cherry-pick being committed: its other parent and their merge base."""
+    """A merge, cherry-pick or rebase pick being committed: its other parent, their merge base,
+    and git's verb for it (`merge`, `cherry-pick`, `rebase`)."""
 
     label: str
     commit: str
     base: str | None
+    verb: str
 
 
 def operation(top: Path) -> Operation | None:
     merging = git.rev_parse(top, "MERGE_HEAD")
     if merging is not None:
-        return Operation("MERGE_HEAD", merging, git.merge_base(top, "HEAD", merging))
+        return Operation("MERGE_HEAD", merging, git.merge_base(top, "HEAD", merging), "merge")
     exported = git.merging_head()  # the pre-merge-commit hook
     if exported is not None:
         commit, name = exported
-        return Operation(name, commit, git.merge_base(top, "HEAD", commit))
+        return Operation(name, commit, git.merge_base(top, "HEAD", commit), "merge")
     picking = git.rev_parse(top, "CHERRY_PICK_HEAD")
     if picking is not None:
-        return Operation("CHERRY_PICK_HEAD", picking, git.rev_parse(top, f"{picking}^"))
+        return Operation(
+            "CHERRY_PICK_HEAD", picking, git.rev_parse(top, f"{picking}^"), "cherry-pick"
+        )
+    replayed = replayed_commit(top)  # a stopped rebase pick: `git rebase --continue`
+    if replayed is not None:
+        return Operation("REBASE_HEAD", replayed, git.rev_parse(top, f"{replayed}^"), "rebase")
     return None
 
 
-def check_staged(paths: list[str]) -> list[Problem]:
+def _hand_resolved(top: Path, rels: list[str]) -> set[str]:
+    """Those of `rels` whose conflict was resolved in the index (`git add` keeps the conflict's
+    stages as a resolve-undo record, which `git checkout -m` puts back)."""
+    out = git.run_git(["ls-files", "--resolve-undo", "-z", "--", *rels], top).stdout
+    return {os.fsdecode(entry.partition(b"\t")[2]) for entry in out.split(b"\0") if entry}
+
+
+def _remerge_fix(op: Operation, rel: str, hand_resolved: set[str]) -> str:
+    """How to get back what the result of `op` lost in `rel`: a conflict resolved by hand is
+    made again (git keeps what it needs to, the index's resolve-undo record); a file git merged
+    without a conflict (`-s ours`, `-X ours`/`theirs`, a line merge without the extid driver)
+    only by doing the operation again."""
+    if rel in hand_resolved:
+        then = " and `git rebase --continue`" if op.verb == "rebase" else ""
+        return f"merge it again: `git checkout -m -- {rel}`, then `extid resolve`{then}"
+    return (
+        f"the {op.verb} took one side's file without merging it (`-s ours`, `-X ours`/`theirs`, "
+        f"or no extid merge driver): `git {op.verb} --abort`, then {op.verb} again without "
+        "them, where the driver is installed (`extid install`)"
+    )
+
+
+def check_staged(paths: list[str], history_only: bool = False) -> list[Problem]:
     """The staged versions of the state files `paths`: unmerged ones refused, the rest validated;
-    a staged deletion refused; counters at least HEAD's; while a merge or cherry-pick is being
-    committed, every mapping and counter of both parents kept.
+    a staged deletion refused; counters at least HEAD's; while a merge, cherry-pick or stopped
+    rebase pick is being committed, every mapping and counter of both parents kept.
 
     Not held to the clone's ledger: it is above every branch's counters by design (a number
     issued on one branch raises it for all), so a branch made before the last allocation would
     have every commit refused; allocation itself reads the ledger, which is what keeps numbers
-    from being issued twice."""
+    from being issued twice.
+
+    `history_only`: the files' own validity is not checked (the plain pre-merge-commit hook: a
+    merge git made by itself may leave a counter at a number the driver renumbered to, which
+    the post-merge hook raises; refusing the merge for it would stop every such merge)."""
     top = git.require_toplevel()
     groups = pairs(top, paths)
     rels = [rel for pair in groups for rel in pair.rel.values()]
@@ -106,9 +140,10 @@ def check_staged(paths: list[str]) -> list[Problem]:
     specs = [s[0] for s in stages.values() if 0 in s]
     specs += [f"{rev}:{rel}" for rev in revs if rev for rel in rels]
     blobs = git.read_blobs(top, specs)
+    hand_resolved = _hand_resolved(top, rels) if op else set()
     problems: list[Problem] = []
     for pair in groups:
-        problems.extend(_staged_pair(pair, stages, blobs, op))
+        problems.extend(_staged_pair(pair, stages, blobs, op, hand_resolved, history_only))
     return problems
 
 
@@ -117,12 +152,14 @@ def _staged_pair(
     stages: dict[str, dict[int, str]],
     blobs: dict[str, bytes | None],
     op: Operation | None,
+    hand_resolved: set[str],
+    history_only: bool,
 ) -> list[Problem]:
     unmerged = [k for k, rel in pair.rel.items() if set(stages.get(rel, {})) - {0}]
     if unmerged:
         return [Problem(pair.shown[k], "", UNMERGED) for k in unmerged]
     staged = {k: blobs[stages[rel][0]] for k, rel in pair.rel.items() if 0 in stages.get(rel, {})}
-    problems = validate_version(pair, staged)
+    problems = [] if history_only else validate_version(pair, staged)
     for kind, rel in pair.rel.items():
         if kind not in staged and blobs.get(f"HEAD:{rel}") is not None:
             problems.append(
@@ -134,7 +171,7 @@ def _staged_pair(
                 )
             )
     docs = {k: inner(staged.get(k), k) for k in (MAPPING, COUNTERS)}
-    at = {rev: _docs_at(pair, blobs, rev) for rev in ("HEAD", *((op.commit,) if op else ()))}
+    at = {rev: docs_at(pair, blobs, rev) for rev in ("HEAD", *((op.commit,) if op else ()))}
     counters_rel, counters_shown = pair.rel[COUNTERS], pair.shown[COUNTERS]
     if COUNTERS in staged and op is None and at["HEAD"][1] is not None:
         problems += lowered_counters(
@@ -145,13 +182,16 @@ def _staged_pair(
             RESTORE.format(rel=counters_rel),
         )
     if op is not None and staged:
-        base = _docs_at(pair, blobs, op.base)[0] if op.base else None
+        base = docs_at(pair, blobs, op.base)[0] if op.base else None
         problems += kept(
             (docs[MAPPING], docs[COUNTERS]),
             [("HEAD", at["HEAD"]), (op.label, at[op.commit])],
             base,
             (pair.shown[MAPPING], counters_shown),
-            (REMERGE.format(rel=pair.rel[MAPPING]), REMERGE.format(rel=counters_rel)),
+            (
+                _remerge_fix(op, pair.rel[MAPPING], hand_resolved),
+                _remerge_fix(op, counters_rel, hand_resolved),
+            ),
         )
     return problems
 
@@ -170,90 +210,12 @@ def validate_version(pair: Pair, held: dict[Kind, bytes | None]) -> list[Problem
     return check_paths([pair.shown[k] for k in sorted(pair.given) if k in held], read)
 
 
-def _docs_at(pair: Pair, blobs: dict[str, bytes | None], rev: str) -> tuple[Any, Any]:
+def docs_at(pair: Pair, blobs: dict[str, bytes | None], rev: str) -> tuple[Any, Any]:
     """(inner mappings, inner counters) of the pair at `rev` (None where absent)."""
     return (
         inner(blobs.get(f"{rev}:{pair.rel[MAPPING]}"), MAPPING),
         inner(blobs.get(f"{rev}:{pair.rel[COUNTERS]}"), COUNTERS),
     )
-
-
-def check_against(ref: str, paths: list[str]) -> list[Problem]:
-    """The files at HEAD (a merge result: a pull request's merge commit) against `ref` (the
-    branch it goes into): every mapping of `ref` kept except those the head's side deleted since
-    the merge base, every mapping of the head's side kept except those `ref` deleted, every
-    counter at least both sides'. The head's side is HEAD's parent that `ref` does not contain,
-    or HEAD itself when HEAD is not a merge."""
-    top = git.require_toplevel()
-    against = git.rev_parse(top, ref)
-    head = git.rev_parse(top, "HEAD")
-    if against is None or head is None:
-        raise ExtidError(
-            f"--against {ref}: no such commit here (fetch it; in CI check out the full history, "
-            "e.g. actions/checkout with `fetch-depth: 0`)"
-        )
-    if not git.is_ancestor(top, against, head):
-        raise ExtidError(
-            f"--against {ref}: HEAD does not contain {ref}; check the merge result (on GitHub the "
-            f"pull request's merge commit, the default checkout of `pull_request` events) or "
-            f"merge {ref} first"
-        )
-    side = next((p for p in git.parents(top, head) if not git.is_ancestor(top, p, against)), head)
-    base = git.merge_base(top, against, side)
-    groups = pairs(top, paths)
-    revs = [head, against, side, *((base,) if base else ())]
-    blobs = git.read_blobs(
-        top, [f"{rev}:{rel}" for rev in revs for pair in groups for rel in pair.rel.values()]
-    )
-    label = "HEAD" if side == head else f"the merged head {side[:12]}"
-    fix = f"merge {ref} again where the extid merge driver is installed: `extid install`"
-    problems: list[Problem] = []
-    for pair in groups:
-        at_head = {k: blobs[f"{head}:{rel}"] for k, rel in pair.rel.items()}
-        problems += validate_version(pair, {k: v for k, v in at_head.items() if v is not None})
-        for kind, rel in pair.rel.items():
-            if at_head[kind] is None and blobs[f"{against}:{rel}"] is not None:
-                problems.append(
-                    Problem(pair.shown[kind], "", f"deleted at HEAD but {ref} has it ({fix})")
-                )
-        problems += kept(
-            _docs_at(pair, blobs, head),
-            [(ref, _docs_at(pair, blobs, against)), (label, _docs_at(pair, blobs, side))],
-            _docs_at(pair, blobs, base)[0] if base else None,
-            (pair.shown[MAPPING], pair.shown[COUNTERS]),
-            (fix, fix),
-        )
-    return problems
-
-
-def check_rebased(upstream: str, replaced: str, paths: list[str]) -> list[Problem]:
-    """HEAD after a rebase of `replaced` (the branch's old tip) onto `upstream`: every mapping of
-    either kept except those the other deleted since their merge base, as for a merge of the
-    two. git runs no pre-commit hook while it rebases: a hand resolution is only seen here."""
-    top = git.require_toplevel()
-    base = git.merge_base(top, upstream, replaced)
-    groups = pairs(top, paths)
-    revs = ["HEAD", upstream, replaced, *((base,) if base else ())]
-    blobs = git.read_blobs(
-        top, [f"{rev}:{rel}" for rev in revs for pair in groups for rel in pair.rel.values()]
-    )
-    problems: list[Problem] = []
-    for pair in groups:
-        fix = (
-            f"the rebase dropped it; `git show {replaced[:12]}:{pair.rel[MAPPING]}` still has "
-            "it: put it back (`extid record`) and commit"
-        )
-        problems += lost_mappings(
-            _docs_at(pair, blobs, "HEAD")[0],
-            [
-                ("upstream", _docs_at(pair, blobs, upstream)[0]),
-                ("your commits", _docs_at(pair, blobs, replaced)[0]),
-            ],
-            _docs_at(pair, blobs, base)[0] if base else None,
-            pair.shown[MAPPING],
-            fix,
-        )
-    return problems
 
 
 def unmerged(paths: list[str]) -> list[Problem]:

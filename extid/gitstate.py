@@ -76,3 +76,15 @@ def rebasing(top: str | Path | None = None) -> bool:
     return (found / "rebase-merge").is_dir() or (
         apply.is_dir() and not (apply / "applying").exists()
     )
+
+
+def replayed_commit(start: str | Path | None = None) -> str | None:
+    """The commit a stopped rebase is replaying (`REBASE_HEAD`) while the next commit is its
+    replay: the commit `git rebase --continue` makes after a conflict, which git's sequencer
+    makes without the pre-commit hook. None outside a rebase and at an `edit` stop
+    (`rebase-merge/amend`), where HEAD already is the replay and a commit amends it."""
+    found = git_dir(start)
+    if found is None or not rebasing(start) or (found / "rebase-merge" / "amend").exists():
+        return None
+    commit = _read_pointer(str(found / "REBASE_HEAD")) or ""
+    return commit if len(commit) in (40, 64) and commit.isalnum() else None

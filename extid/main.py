@@ -131,8 +131,9 @@ def _hook_args(argv: list[str]) -> tuple[str, dict[str, object]] | None:
     on a tiny file (measured: 24M more instructions, +22% of the whole run; a trick is kept
     where a user can feel it, >= ~5 ms on a hook run). Only these exact shapes are taken
     here, with the parameters argparse would give (tests/test_startup_args.py compares the
-    two): `check [--staged] FILE...`, `format [--check] FILE...` and `--version`; anything
-    with another option, or a file name that starts with `-`, goes to argparse.
+    two): `check [--staged] FILE...`, `check --staged --replaying|--history-only`, `format
+    [--check] FILE...` and `--version`; anything with another option, or a file name that
+    starts with `-`, goes to argparse.
     """
     if argv == ["--version"]:
         print(f"extid {__version__}")
@@ -140,7 +141,12 @@ def _hook_args(argv: list[str]) -> tuple[str, dict[str, object]] | None:
     if not argv or argv[0] not in ("check", "format"):
         return None
     flag = argv[1:2] == (["--check"] if argv[0] == "format" else ["--staged"])
-    files = argv[2:] if flag else argv[1:]
+    # the prepare-commit-msg and pre-merge-commit hooks: `check --staged --replaying` runs
+    # before every commit message
+    only = argv[2:] if flag and argv[0] == "check" and len(argv) == 3 else []
+    if only not in ([], ["--replaying"], ["--history-only"]):
+        return None
+    files = [] if only else argv[2:] if flag else argv[1:]
     if any(name.startswith("-") for name in files):
         return None
     if argv[0] == "check":
@@ -149,6 +155,8 @@ def _hook_args(argv: list[str]) -> tuple[str, dict[str, object]] | None:
             "files": files,
             "staged": flag,
             "against": None,
+            "replaying": only == ["--replaying"],
+            "history_only": only == ["--history-only"],
             "as_json": False,
         }
     return "format", {"state_dir": None, "files": files, "check": flag}

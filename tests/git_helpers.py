@@ -98,6 +98,35 @@ def diverge(repo: Path, side: tuple[str, str] = ("jira", "PROJ")) -> None:
     push_branch(mate, "side", "side")
 
 
+def stopped_pull(tmp_path: Path, backend: str = "merge") -> Path:
+    """`git pull --rebase` (git's `backend`) stopped on a collision, in a teammate's clone set up
+    with `extid install`: upstream pushed TASK-aaaa as jira PROJ-1, the commit being replayed
+    gave TASK-bbbb PROJ-1 too (the driver leaves a conflict). Returns that clone."""
+    upstream = setup_repo(tmp_path / "up")
+    mine = teammate(upstream)
+    git(mine, "config", "pull.rebase", "true")
+    git(mine, "config", "rebase.backend", backend)
+    ok(extid(mine, "install"))
+    allocate(upstream, "TASK-aaaa", "jira", "PROJ")
+    commit(upstream, "pushed first")
+    allocate(mine, "TASK-bbbb", "jira", "PROJ")
+    commit(mine, "mine")
+    assert git(mine, "pull", "-q", "origin", "main", check=False).returncode != 0
+    return mine
+
+
+def keep_one_side(mine: Path, kept: str, counters_from: str | None = None) -> None:
+    """A hand resolution of every conflicted region of the mapping: `kept`'s side (the other
+    task's mapping gone); the counters file taken whole from `counters_from` (default: `kept`);
+    both staged."""
+    from merge_helpers import pick
+
+    doc = pick((mine / MAPPING).read_bytes(), kept)
+    (mine / MAPPING).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    git(mine, "checkout", f"--{counters_from or kept}", "--", COUNTERS)
+    git(mine, "add", "-A")
+
+
 def mapping(repo: Path) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((repo / MAPPING).read_text("utf-8"))
     return doc

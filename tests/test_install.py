@@ -21,7 +21,8 @@ from extid.setup.hooks import HOOK_MARKER, HOOK_NAMES, hook_script
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 EXTID_CONFIG = """\
-default_install_hook_types: [pre-commit, post-merge, post-rewrite]
+default_install_hook_types:
+    [pre-commit, pre-merge-commit, prepare-commit-msg, post-merge, post-rewrite]
 repos:
 -   repo: local
     hooks:
@@ -31,6 +32,13 @@ repos:
         language: system
         files: (^|/)external_id_(mapping|counters)\\.json$
         require_serial: true
+    -   id: extid-check-replay
+        name: extid check (rebase --continue)
+        entry: extid check --staged --replaying
+        language: system
+        always_run: true
+        pass_filenames: false
+        stages: [prepare-commit-msg]
     -   id: extid-post-merge
         name: extid post-merge
         entry: extid post-merge
@@ -203,7 +211,9 @@ def test_doctor_names_hooks_whose_extid_is_gone(tmp_path: Path, installed_from_v
         [sys.executable, "-m", "extid", "doctor"], cwd=repo, capture_output=True, text=True, env=env
     )
     assert doctor.returncode == 1
-    assert doctor.stdout.count("can run extid (the extid that installed it is gone") == 3
+    assert doctor.stdout.count("can run extid (the extid that installed it is gone") == len(
+        HOOK_NAMES
+    )
     (repo / "notes.txt").write_text("unrelated\n")
     git(repo, "add", "notes.txt")
     proc = subprocess.run(

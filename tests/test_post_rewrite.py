@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 from conftest import InProcess, git
-from git_helpers import COUNTERS, MAPPING, commit, counters, extid, ok, setup_repo, teammate
-from git_helpers import allocate as allocate_in
-from merge_helpers import pick
+from git_helpers import (
+    COUNTERS,
+    MAPPING,
+    commit,
+    counters,
+    keep_one_side,
+    setup_repo,
+    stopped_pull,
+)
 
 Allocate = Callable[..., str]
 
@@ -143,22 +149,12 @@ def test_pre_commit_post_rewrite_stage_without_stdin_uses_the_amended_commit(
 
 @pytest.mark.parametrize("kept", ["ours", "theirs"])
 def test_a_rebase_that_dropped_a_mapping_is_reported(tmp_path: Path, kept: str) -> None:
-    """`git pull --rebase`, a collision region resolved by hand keeping one side: git runs no
-    pre-commit hook in a rebase, so post-rewrite is where the lost task is named."""
-    upstream = setup_repo(tmp_path / "up")
-    mine = teammate(upstream)
-    git(mine, "config", "pull.rebase", "true")
-    ok(extid(mine, "install"))
-    allocate_in(upstream, "TASK-aaaa", "jira", "PROJ")
-    commit(upstream, "pushed first")
-    allocate_in(mine, "TASK-bbbb", "jira", "PROJ")
-    commit(mine, "mine")
-    assert git(mine, "pull", "-q", "origin", "main", check=False).returncode != 0
-    text = (mine / MAPPING).read_bytes()
-    doc = pick(text, kept)  # one side of the region kept, the other task's mapping gone
-    (mine / MAPPING).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    git(mine, "checkout", "--theirs" if kept == "ours" else "--ours", "--", COUNTERS)
-    git(mine, "add", "-A")
+    """`git pull --rebase`, a collision region resolved by hand keeping one side, with git's
+    `apply` backend: it runs neither the pre-commit nor the prepare-commit-msg hook (the merge
+    backend's `rebase --continue` is refused before the commit: test_replay_guards.py), so
+    post-rewrite is where the lost task is named."""
+    mine = stopped_pull(tmp_path, backend="apply")
+    keep_one_side(mine, kept, counters_from="theirs" if kept == "ours" else "ours")
     env = {**os.environ, "GIT_EDITOR": "true"}
     done = subprocess.run(
         ["git", "rebase", "--continue"], cwd=mine, capture_output=True, text=True, env=env

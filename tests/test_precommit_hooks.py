@@ -37,7 +37,7 @@ from extid import document
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).resolve().parent / "example-files"
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
-HOOK_IDS = ("extid-check", "extid-format", "extid-post-merge")
+HOOK_IDS = ("extid-check", "extid-check-replay", "extid-format", "extid-post-merge")
 STATE_DIR = ".claude/state"
 MAPPING = "external_id_mapping.json"
 COUNTERS = "external_id_counters.json"
@@ -249,15 +249,19 @@ def test_manifest_is_valid_for_pre_commit(session: Session) -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_manifest_declares_the_three_hooks_as_specified() -> None:
+def test_manifest_declares_the_four_hooks_as_specified() -> None:
     hooks = {h["id"]: h for h in _manifest()}
     assert tuple(hooks) == HOOK_IDS
-    check, fmt, post = (hooks[i] for i in HOOK_IDS)
-    assert (check["entry"], fmt["entry"], post["entry"]) == (
+    check, replay, fmt, post = (hooks[i] for i in HOOK_IDS)
+    assert (check["entry"], replay["entry"], fmt["entry"], post["entry"]) == (
         "extid check --staged",  # the index, what the commit records (history guards)
+        "extid check --staged --replaying",  # the same, at `git rebase --continue`
         "extid format",
         "extid post-merge",
     )
+    # pre-commit passes this stage the message file, never a state file
+    assert replay["stages"] == ["prepare-commit-msg"]
+    assert (replay["always_run"], replay["pass_filenames"]) == (True, False)
     assert all(h["language"] == "python" for h in hooks.values())
     assert all(h["minimum_pre_commit_version"] == "3.2.0" for h in hooks.values())
     assert check["require_serial"] is True
@@ -640,6 +644,65 @@ def test_check_hook_refuses_the_merge_commit_and_the_push(
     assert not session.git(remote, "for-each-ref")  # nothing arrived
 
 
+@pytest.mark.slow
+def test_check_replay_hook_refuses_a_rebase_continue_that_lost_a_mapping(
+    session: Session, installed: str, tmp_path: Path
+) -> None:
+    """git's sequencer commits `git rebase --continue` without the pre-commit hook, but runs
+    prepare-commit-msg: extid-check-replay refuses the hand resolution that kept upstream's
+    side, and the rebase stays stopped until the files keep both."""
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    base = {"TASK-2000": {"jira": "PROJ-1"}, "TASK-5000": {"jira": "PROJ-2"}}
+    _write_state(repo, base, 3)
+    _commit_all(session, repo, "base")
+    session.git(repo, "checkout", "-q", "-b", "feature")
+    _write_state(repo, {**base, "TASK-3000": {"jira": "PROJ-4"}}, 5)  # beside main's: a conflict
+    # The pick changes more than the state files: a pick that the resolution leaves empty is
+    # dropped without a commit (no hook runs; post-rewrite names the loss after the rebase).
+    (repo / "README").write_text("TASK-3000\n")
+    _commit_all(session, repo, "feature: TASK-3000")
+    session.git(repo, "checkout", "-q", "main")
+    _write_state(repo, {**base, "TASK-4000": {"jira": "PROJ-3"}}, 4)
+    _commit_all(session, repo, "main: TASK-4000")
+    assert session.pre_commit(repo, "install", "--hook-type", "prepare-commit-msg").returncode == 0
+    session.git(repo, "checkout", "-q", "feature")
+    assert session.run("git", "rebase", "main", cwd=repo).returncode != 0
+    session.git(repo, "checkout", "--ours", "--", STATE_DIR)  # upstream's files: TASK-3000 gone
+    session.git(repo, "add", "-A")
+    head = session.git(repo, "rev-parse", "HEAD")
+    refused = session.run("git", "-c", "core.editor=true", "rebase", "--continue", cwd=repo)
+    assert refused.returncode != 0, refused.stdout
+    assert re.search(r"^extid check \(rebase --continue\)\.+Failed$", refused.stdout, re.M)
+    assert "jira PROJ-4 of TASK-3000 on REBASE_HEAD is missing" in refused.stdout
+    assert "counter 4 is lower than REBASE_HEAD's 5" in refused.stdout
+    assert session.git(repo, "rev-parse", "HEAD") == head
+    assert (repo / ".git" / "rebase-merge").is_dir()
+    _write_state(
+        repo, {**base, "TASK-3000": {"jira": "PROJ-4"}, "TASK-4000": {"jira": "PROJ-3"}}, 5
+    )
+    session.git(repo, "add", "-A")
+    done = session.run("git", "-c", "core.editor=true", "rebase", "--continue", cwd=repo)
+    assert done.returncode == 0, done.stdout
+    assert re.search(r"^extid check \(rebase --continue\)\.+Passed$", done.stdout, re.M)
+
+
+@pytest.mark.slow
+def test_check_hook_refuses_a_merge_s_ours_that_drops_their_mappings(
+    session: Session, installed: str, tmp_path: Path
+) -> None:
+    """`git merge -s ours` leaves no conflict, so only pre-merge-commit runs: extid-check there
+    refuses it and names the way back (no conflict to make again with `checkout -m`)."""
+    repo = _colliding_branches(session, tmp_path / "repo", installed)
+    assert session.pre_commit(repo, "install", "--hook-type", "pre-merge-commit").returncode == 0
+    head = session.git(repo, "rev-parse", "HEAD")
+    merge = session.run("git", "merge", "--no-edit", "-s", "ours", "feature", cwd=repo)
+    assert merge.returncode != 0, merge.stdout
+    assert "jira PROJ-4 of TASK-1000 on feature is missing" in merge.stdout
+    assert "`git merge --abort`, then merge again without them" in merge.stdout
+    assert session.git(repo, "rev-parse", "HEAD") == head
+
+
 # --- no network --------------------------------------------------------------------------------
 
 
@@ -761,6 +824,7 @@ def test_dogfood_config_is_valid_and_uses_our_own_hooks(session: Session) -> Non
     local = [h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"]]
     assert {h["id"]: h["entry"] for h in local if h["id"] in HOOK_IDS} == {
         "extid-check": "extid check --staged",
+        "extid-check-replay": "extid check --staged --replaying",
         "extid-format": "extid format",
         "extid-post-merge": "extid post-merge",
     }

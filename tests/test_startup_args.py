@@ -13,6 +13,8 @@ HOOK_LINES = [
     ["check", "a.json", "dir/b c.json", "", "check", "format"],
     ["check", "--staged"],
     ["check", "--staged", "a.json", "b.json"],
+    ["check", "--staged", "--replaying"],  # prepare-commit-msg, before every commit message
+    ["check", "--staged", "--history-only"],  # pre-merge-commit
     ["format"],
     ["format", "a.json"],
     ["format", "--check"],
@@ -30,6 +32,10 @@ OTHER_LINES = [
     ["check", "-h"],
     ["check", "a.json", "--staged"],
     ["check", "--against", "origin/main"],
+    ["check", "--replaying"],
+    ["check", "--staged", "--replaying", "a.json"],
+    ["check", "--staged", "--history-only", "--replaying"],
+    ["check", "--staged", "--replay"],
     ["format", "a.json", "--check"],
     ["format", "--chec", "a.json"],
     ["format", "--check", "--check", "a.json"],

@@ -27,7 +27,7 @@ def _canonical(obj: object) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _imports(argv: list[str]) -> tuple[int, set[str]]:
+def _imports(argv: list[str], cwd: Path | None = None) -> tuple[int, set[str]]:
     """Exit code of `extid ARGV` run in a fresh interpreter, and the modules it imported."""
     code = (
         "import sys\nbefore = set(sys.modules)\nfrom extid.main import main\n"
@@ -41,6 +41,7 @@ def _imports(argv: list[str]) -> tuple[int, set[str]]:
         text=True,
         check=True,
         env=uncovered_env(),
+        cwd=cwd,
     )
     rc, *modules = out.stdout.splitlines()[-1].split()
     return int(rc), set(modules)
@@ -64,6 +65,16 @@ def test_check_imports_no_heavy_module(state: Path) -> None:
     assert rc == 0
     assert "extid.validate" in modules  # the test sees what check imports
     assert not modules & {*NEVER, "typing"}
+
+
+def test_replay_hook_outside_a_rebase_reads_two_files_and_exits(tmp_path: Path) -> None:
+    """The prepare-commit-msg hook runs before every commit message: outside a stopped rebase
+    it reads the git directory and exits, without git, argparse or the check itself."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    rc, modules = _imports(["check", "--staged", "--replaying"], cwd=tmp_path)
+    assert rc == 0
+    assert "extid.gitstate" in modules  # the test sees what the hook imports
+    assert not modules & {*NEVER, "typing", "extid.gitcheck", "extid.validate"}
 
 
 def test_version_imports_no_document_layer() -> None:

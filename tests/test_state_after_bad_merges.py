@@ -121,3 +121,51 @@ def test_post_merge_on_collision_renumber_keeps_the_first_created(tmp_path: Path
         ok(extid(repo, "allocate", "TASK-d00d", "jira", "--project", "PROJ")).stdout.strip()
         == "PROJ-3"
     )
+
+
+def test_post_merge_json_reports_renumberings_and_problems(tmp_path: Path) -> None:
+    """`post-merge --json`: one document on stdout for scripts and CI, in `resolve --json`'s
+    shape for renumberings and `check --json`'s for problems; the messages stay on stderr."""
+    repo = _planted_collision(tmp_path)
+    created = {
+        k: v["created"] for k, v in json.loads((repo / MAPPING).read_text())["mappings"].items()
+    }
+    keeper, later = sorted(created, key=lambda k: (created[k], k))
+    reported = extid(repo, "post-merge", "--json")
+    assert reported.returncode == 1 and "also held by" in reported.stderr
+    doc = json.loads(reported.stdout)
+    assert (doc["status"], doc["renumbered"], doc["changed"]) == ("fail", [], [])
+    assert [e["filename"] for e in doc["errors"]] == [str(repo / MAPPING)]
+    assert doc["errors"][0]["path"] in {f"$.mappings.{task}.jira" for task in created}
+    assert "jira PROJ-1 is also held by" in doc["errors"][0]["message"]
+
+    renumbered = extid(repo, "post-merge", "--json", "--on-collision", "renumber")
+    assert renumbered.returncode == 1  # files changed: the user must commit them
+    assert json.loads(renumbered.stdout) == {
+        "status": "fail",
+        "renumbered": [
+            {"id": later, "tool": "jira", "from": "PROJ-1", "to": "PROJ-2", "kept_by": keeper}
+        ],
+        "errors": [],
+        "changed": [],
+    }
+    commit(repo, "renumbered")
+    settled = extid(repo, "post-merge", "--json")
+    assert (settled.returncode, json.loads(settled.stdout)) == (
+        0,
+        {"status": "ok", "renumbered": [], "errors": [], "changed": []},
+    )
+
+
+def test_post_merge_json_lists_what_it_wrote(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "r", install=False)
+    ok(extid(repo, "allocate", "TASK-beef", "jira", "--project", "PROJ"))
+    commit(repo, "one")
+    doc = json.loads((repo / COUNTERS).read_text())
+    doc["counters"]["jira"]["PROJ"] = 1  # at the used number: post-merge raises it
+    (repo / COUNTERS).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    reported = extid(repo, "post-merge", "--json")
+    out = json.loads(reported.stdout)
+    assert (out["status"], out["errors"], out["renumbered"]) == ("ok", [], [])
+    assert out["changed"] == [f"{repo / COUNTERS}: counters raised above the used numbers"]
+    assert json.loads((repo / COUNTERS).read_text())["counters"]["jira"]["PROJ"] == 2

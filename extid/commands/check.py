@@ -4,8 +4,9 @@ Every problem of every file is printed as `path: $.json.path: message` (with `--
 document in check-jsonschema's shape, see report.py); exit 1 if any. With no FILES, the state
 directory's two files are checked. A state file git's index holds unmerged fails too.
 `--staged` checks what the next commit records (the pre-commit hooks): the index's versions,
-held to the history guards (no counter below HEAD's, no state file deleted, a merge keeping
-both parents). `--against REF` holds the files at HEAD to REF (CI).
+held to the history guards (no counter below HEAD's, no state file deleted, a merge,
+cherry-pick or rebase pick keeping both parents); `--replaying` only while a stopped rebase
+pick is committed (the prepare-commit-msg hook). `--against REF` holds HEAD to REF (CI).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 
 from ..document import COUNTERS_FILE, MAPPING_FILE
+from ..errors import ExtidError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every hook ~3 ms
 if TYPE_CHECKING:
@@ -36,6 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "request's merge commit against its base)",
     )
     parser.add_argument(
+        "--replaying",
+        action="store_true",
+        help="with --staged: check only while git commits the replay of a stopped rebase pick "
+        "(`git rebase --continue`, where git runs no pre-commit hook); otherwise pass at once "
+        "(the prepare-commit-msg hook)",
+    )
+    parser.add_argument(
+        "--history-only",
+        action="store_true",
+        help="with --staged: only the history guards (unmerged, deleted, lowered counters, a "
+        "merge that lost a mapping), not the files' own validity (the plain pre-merge-commit "
+        "hook: the post-merge hook settles what a clean merge leaves)",
+    )
+    parser.add_argument(
         "--json",
         dest="as_json",
         action="store_true",
@@ -55,16 +71,28 @@ def default_files(state_dir: str | None, existing: bool = True) -> list[str]:
 
 
 def problems_of(
-    state_dir: str | None, files: list[str], staged: bool = False, against: str | None = None
+    state_dir: str | None, files: list[str], staged: str = "", against: str | None = None
 ) -> list[Problem]:
-    """What `extid check` reports, as values (the printing is `run`'s)."""
+    """What `extid check` reports, as values (the printing is `run`'s). `staged`: "" for the
+    files, else which check of the index: `all`, `replaying` (only while a stopped rebase pick
+    is committed), `history` (the history guards alone)."""
+    if staged and against is not None:
+        raise ExtidError("--replaying and --history-only check the index: use them with --staged")
+    if staged == "replaying":
+        from ..gitstate import replayed_commit
+
+        # Files only, no git process: the hook runs before every commit message.
+        if replayed_commit() is None:
+            return []
     if staged or against is not None:
         from .. import gitcheck  # deferred: the git layer only where git is asked
 
         files = files or default_files(state_dir, existing=False)
         if staged:
-            return gitcheck.check_staged(files)
-        return gitcheck.check_against(against or "", files)
+            return gitcheck.check_staged(files, history_only=staged == "history")
+        from ..commitcheck import check_against
+
+        return check_against(against or "", files)
     # deferred: `format` imports this module for default_files and needs no validation
     from ..gitstate import in_operation
     from ..validate import check_paths
@@ -84,9 +112,12 @@ def run(
     files: list[str],
     staged: bool = False,
     against: str | None = None,
+    replaying: bool = False,
+    history_only: bool = False,
     as_json: bool = False,
 ) -> int:
-    problems = problems_of(state_dir, files, staged, against)
+    scope = "replaying" if replaying else "history" if history_only else "all" if staged else ""
+    problems = problems_of(state_dir, files, scope, against)
     if as_json:
         from ..report import check_result, print_json
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # not typing's: a hook's start-up pays for every import
 if TYPE_CHECKING:
+    from ..errors import Problem
+    from ..merge import Renumbered
     from ..model import CounterKey
 
 
@@ -38,10 +40,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run by the post-rewrite hook with git's first argument: compare the counters "
         "with the replaced commits git lists on stdin (`OLD NEW` lines), not ORIG_HEAD",
     )
+    parser.add_argument(
+        "--json",
+        dest="as_json",
+        action="store_true",
+        help='stdout: {"status", "renumbered": [{"id", "tool", "from", "to", "kept_by"}], '
+        '"errors": [{"filename", "path", "message"}], "changed": [...]} (messages stay on '
+        "stderr)",
+    )
 
 
 def run(
-    state_dir: str | None, on_collision: str | None = None, rewritten: str | None = None
+    state_dir: str | None,
+    on_collision: str | None = None,
+    rewritten: str | None = None,
+    as_json: bool = False,
+) -> int:
+    report = _Report()
+    rc = _post_merge(state_dir, on_collision, rewritten, report)
+    if as_json:
+        from ..report import print_json, problem, renumbered, status
+
+        print_json(
+            {
+                "status": status(rc != 0),
+                "renumbered": renumbered(report.renumbered),
+                "errors": [problem(p) for p in report.errors],
+                "changed": report.changed,
+            }
+        )
+    return rc
+
+
+class _Report:
+    """What the run found and did, for `--json`; every line also goes to stderr as it happens.
+    `errors`: problems as `check` reports them; `changed`: what was written to the files (commit
+    it); `renumbered`: the IDs to change in the tools."""
+
+    def __init__(self) -> None:
+        self.errors: list[Problem] = []
+        self.changed: list[str] = []
+        self.renumbered: list[Renumbered] = []
+
+    def error(self, problem: Problem, prefix: str = "extid post-merge: ") -> None:
+        self.errors.append(problem)
+        print(f"{prefix}{problem}", file=sys.stderr)
+
+    def change(self, line: str) -> None:
+        self.changed.append(line)
+        print(f"extid post-merge: {line}", file=sys.stderr)
+
+
+def _post_merge(
+    state_dir: str | None, on_collision: str | None, rewritten: str | None, report: _Report
 ) -> int:
     from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..store import Store, resolve_state_dir
@@ -52,18 +103,21 @@ def run(
     existing = [p for p in paths if os.path.lexists(p)]
     before = _at_orig_head(paths)
     deleted = _deleted_by_merge([p for p in paths if p not in existing], before)
-    for line in deleted:
-        print(f"extid post-merge: {line}", file=sys.stderr)
+    for problem in deleted:
+        report.error(problem)
     if not existing:
         return 1 if _keep_floor(directory, before) or deleted else 0
-    renumbered = _renumber(directory, existing) if _wants_renumber(on_collision) else []
-    for action in renumbered:
-        print(f"{directory / MAPPING_FILE}: {action}", file=sys.stderr)
+    if _wants_renumber(on_collision):
+        from ..merge import committed_line
+
+        report.renumbered = _renumber(directory, existing)
+        for done in report.renumbered:
+            print(f"{directory / MAPPING_FILE}: {committed_line(done)}", file=sys.stderr)
     problems = check_paths(existing)
     stale_counters = [p for p in problems if _is_counter_lag(p.message)]
     others = [p for p in problems if p not in stale_counters]
     for problem in others:
-        print(problem, file=sys.stderr)
+        report.error(problem, prefix="")
     _unmerged_hint(existing)
     if others:
         print(
@@ -74,41 +128,42 @@ def run(
         return 1
     _raise_ledger(directory, before)
     operation, replaced, first_new = _replaced_commits(rewritten)
-    lost = _lost_by_rebase(existing, operation, replaced, first_new)
+    for problem in _lost_by_operation(existing, operation, replaced, first_new):
+        report.error(problem)
     lowered = _restore_lowered(directory, operation, replaced)
     for action in lowered:
-        print(f"extid post-merge: {action}", file=sys.stderr)
+        report.change(action)
     if stale_counters:
         for action in Store(directory).repair():
-            print(f"extid post-merge: {action}", file=sys.stderr)
+            report.change(action)
     if stale_counters or lowered:
         print("extid post-merge: commit the raised counters", file=sys.stderr)
-    if renumbered:
+    if report.renumbered:
         print(
             "extid post-merge: commit the renumbered IDs (and change them in the tools)",
             file=sys.stderr,
         )
-    return 1 if lowered or renumbered or deleted or lost else 0
+    return 1 if lowered or report.renumbered or report.errors else 0
 
 
-def _lost_by_rebase(
+def _lost_by_operation(
     existing: list[str], operation: str, replaced: list[str], first_new: str | None
-) -> int:
-    """After a rebase: the mappings HEAD lost of the upstream or of the commits replayed onto
-    it, as a merge of the two would be held to (git runs no pre-commit hook in a rebase, so a
-    collision region resolved by keeping one side is caught only here). Said on stderr."""
+) -> list[Problem]:
+    """The mappings HEAD lost of either side: after a rebase, of the upstream or of the commits
+    replayed onto it; after a merge, of either parent. The hooks before the commit refuse such
+    a result where git runs one; this names what got past them (`git rebase --apply`, a pick
+    left empty, `--no-verify`, a clone set up before those hooks)."""
     from .. import git
-    from ..gitcheck import check_rebased
+    from ..commitcheck import check_merged, check_rebased
 
-    if operation != "the rebase" or first_new is None or not replaced:
-        return 0
     try:
-        problems = check_rebased(f"{first_new}^", replaced[-1], existing)
-    except git.GitError:  # a commit gone already (gc): nothing to compare with
-        return 0
-    for problem in problems:
-        print(f"extid post-merge: {problem}", file=sys.stderr)
-    return len(problems)
+        if operation == "the merge":
+            return check_merged(existing)
+        if operation != "the rebase" or first_new is None or not replaced:
+            return []
+        return check_rebased(f"{first_new}^", replaced[-1], existing)
+    except git.GitError:  # a commit gone already (gc), no HEAD yet: nothing to compare with
+        return []
 
 
 def _at_orig_head(paths: list[str]) -> dict[str, tuple[str, bytes]]:
@@ -129,12 +184,18 @@ def _at_orig_head(paths: list[str]) -> dict[str, tuple[str, bytes]]:
     return {path: (rel, data) for path, (rel, data) in found.items() if data is not None}
 
 
-def _deleted_by_merge(missing: list[str], before: dict[str, tuple[str, bytes]]) -> list[str]:
+def _deleted_by_merge(missing: list[str], before: dict[str, tuple[str, bytes]]) -> list[Problem]:
     """State files the merge (or fast-forward) deleted: present at ORIG_HEAD, gone now. Their
     mappings are the next `allocate`'s blind spot, so say so and how to get them back."""
+    from ..errors import Problem
+
     return [
-        f"{path}: the merge deleted this state file (ORIG_HEAD has it); restore it: "
-        f"`git checkout ORIG_HEAD -- {before[path][0]}`, then commit"
+        Problem(
+            path,
+            "",
+            "the merge deleted this state file (ORIG_HEAD has it); restore it: "
+            f"`git checkout ORIG_HEAD -- {before[path][0]}`, then commit",
+        )
         for path in missing
         if path in before
     ]
@@ -151,10 +212,10 @@ def _wants_renumber(choice: str | None) -> bool:
     return bool(choice == "renumber")
 
 
-def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
+def _renumber(state_dir: Path, existing: list[str]) -> list[Renumbered]:
     """Renumber collisions, but only in files that parse: a conflicted file is reported."""
     from ..errors import ExtidError
-    from ..merge import renumber_committed
+    from ..merge import settle_committed
     from ..store import Store
     from ..validate import check_paths
 
@@ -165,7 +226,7 @@ def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
     try:
         with Store(state_dir).transaction() as state:
             reserve = renumbering_reserve(state_dir)
-            return renumber_committed(state.mappings, state.counter_values, (), reserve)
+            return settle_committed(state.mappings, state.counter_values, (), reserve)
     except ExtidError:
         return []  # reported by the checks that follow
 

@@ -69,23 +69,14 @@ def run(
 def _print_json(resolver: _Resolver, rc: int) -> None:
     """What a script or CI needs to act on: which files are done, and each renumbering (the
     old number may already be in the tool; the new one must replace it there)."""
-    from ..report import print_json, status
+    from ..report import print_json, renumbered, status
 
     print_json(
         {
             "status": status(rc != 0),
             "resolved": resolver.resolved,
             "unresolved": resolver.unresolved,
-            "renumbered": [
-                {
-                    "id": r.internal_id,
-                    "tool": r.tool,
-                    "from": r.old,
-                    "to": r.new,
-                    "kept_by": r.kept_by,
-                }
-                for r in resolver.renumbered
-            ],
+            "renumbered": renumbered(resolver.renumbered),
         }
     )
 

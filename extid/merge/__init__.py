@@ -13,7 +13,7 @@ The modules, in the order a merge runs through them:
 
 from __future__ import annotations
 
-from .collisions import keeper_order, renumber_committed
+from .collisions import committed_line, keeper_order, renumber_committed, settle_committed
 from .decide import (
     MISSING,
     ON_COLLISION_CHOICES,
@@ -43,6 +43,7 @@ __all__ = [
     "OnConflict",
     "Renumbered",
     "Reserve",
+    "committed_line",
     "fast_merge_mapping",
     "keeper_order",
     "merge",
@@ -50,5 +51,6 @@ __all__ = [
     "newer_version",
     "render",
     "renumber_committed",
+    "settle_committed",
     "time_key",
 ]

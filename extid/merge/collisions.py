@@ -248,11 +248,26 @@ def renumber_committed(
     keep: Iterable[str] = (),
     reserve: Reserve | None = None,
 ) -> list[str]:
+    """`settle_committed`, one line per renumbering (what `repair` prints)."""
+    return [committed_line(r) for r in settle_committed(mappings, counters, keep, reserve)]
+
+
+def committed_line(r: Renumbered) -> str:
+    """A renumbering of a collision already committed, as `repair` and the hook print it."""
+    return f"renumbered {r.internal_id} {r.tool} {r.old} -> {r.new} ({r.kept_by} keeps it)"
+
+
+def settle_committed(
+    mappings: dict[str, Any],
+    counters: dict[str, Any],
+    keep: Iterable[str] = (),
+    reserve: Reserve | None = None,
+) -> list[Renumbered]:
     """Settle collisions already in a document (a merge that planted them: the post-merge
     hook, `extid repair`): for each external ID held by several tasks, a task of `keep`
     (folded IDs), else the first by `keeper_order`, keeps it and the others get fresh numbers
     from the effective next number up (`reserve`: asked once for all of them, see `Reserve`).
-    Changes `mappings` and `counters` in place; one line per renumbering."""
+    Changes `mappings` and `counters` in place; each renumbering, in order."""
     kept = set(keep)
     groups: dict[tuple[str, str], list[str]] = {}
     for internal, entry in mappings.items():
@@ -276,7 +291,7 @@ def renumber_committed(
         floor = model.effective_next(counters, high, tool, key)
         wants[(tool, key)] = (floor, wants.get((tool, key), (0, 0))[1] + 1)
     firsts = reserve(wants) if reserve is not None else {k: w[0] for k, w in wants.items()}
-    actions = []
+    done = []
     for other, keeper, tool, key, external in todo:
         number = firsts[(tool, key)]
         firsts[(tool, key)] = number + 1
@@ -284,5 +299,5 @@ def renumber_committed(
         mappings[other][tool] = fresh
         if model.get_counter(counters, tool, key) <= number:
             model.set_counter(counters, tool, key, number + 1)
-        actions.append(f"renumbered {other} {tool} {external} -> {fresh} ({keeper} keeps it)")
-    return actions
+        done.append(Renumbered(other, tool, external, fresh, keeper))
+    return done

@@ -51,6 +51,17 @@ _HOOKS: dict[str, tuple[str, str]] = {
         "checks the state files after a rebase or amend",
     ),
     "pre-commit": ("check --staged", "refuses to commit invalid state files"),
+    # git commits a merge it made without conflicts (`-s ours` too) without the pre-commit hook.
+    # History only: a counter the merge left at a renumbered ID is post-merge's to raise.
+    "pre-merge-commit": (
+        "check --staged --history-only",
+        "refuses a merge commit that lost a mapping",
+    ),
+    # The one hook git's sequencer runs before `git rebase --continue` commits a stopped pick.
+    "prepare-commit-msg": (
+        "check --staged --replaying",
+        "refuses to continue a rebase whose resolution lost a mapping",
+    ),
 }
 HOOK_NAMES = tuple(_HOOKS)
 
