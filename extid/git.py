@@ -395,17 +395,11 @@ def operation_blobs(top: Path, rel_path: str) -> list[bytes]:
     counters included: git names their commit to a driver only during `git merge`, so the refs
     it may come from stand in for it in cherry-pick, rebase, stash and merge-tree). Two git calls;
     only a collision to renumber pays for them."""
-    refs = run_git(
-        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/remotes", "refs/stash"],
-        top,
-        check=False,
-    )
-    revs = ["HEAD", *OPERATION_HEADS, *_out(refs).split()]
+    revs = ["HEAD", *OPERATION_HEADS, *ref_tips(top, "refs/heads", "refs/remotes", "refs/stash")]
     merging = merging_head()
     if merging is not None:
         revs.append(merging[0])
-    blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
-    return [data for data in blobs.values() if data is not None]
+    return _blobs_at(top, rel_path, revs)
 
 
 def published_blobs(top: Path, rel_path: str) -> list[bytes]:
@@ -414,7 +408,15 @@ def published_blobs(top: Path, rel_path: str) -> list[bytes]:
     being pulled is among them. The head a local `git merge` names is not: taking it as
     published would let the direction of a merge decide the keeper, and a rebase of the same
     branches (which names no head) keep the other task."""
-    refs = run_git(["for-each-ref", "--format=%(objectname)", "refs/remotes"], top, check=False)
-    revs = _out(refs).split()
+    return _blobs_at(top, rel_path, ref_tips(top, "refs/remotes"))
+
+
+def ref_tips(top: Path, *patterns: str) -> list[str]:
+    """The commits of the refs under `patterns` (`git for-each-ref`)."""
+    refs = run_git(["for-each-ref", "--format=%(objectname)", *patterns], top, check=False)
+    return _out(refs).split()
+
+
+def _blobs_at(top: Path, rel_path: str, revs: list[str]) -> list[bytes]:
     blobs = read_blobs(top, [f"{rev}:{rel_path}" for rev in dict.fromkeys(revs)])
     return [data for data in blobs.values() if data is not None]
