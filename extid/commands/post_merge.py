@@ -43,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(
     state_dir: str | None, on_collision: str | None = None, rewritten: str | None = None
 ) -> int:
+    from ..checkfiles import check_paths
     from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..store import Store, resolve_state_dir
-    from ..validate import check_paths
 
     directory = resolve_state_dir(state_dir)
     paths = [str(directory / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
@@ -153,10 +153,10 @@ def _wants_renumber(choice: str | None) -> bool:
 
 def _renumber(state_dir: Path, existing: list[str]) -> list[str]:
     """Renumber collisions, but only in files that parse: a conflicted file is reported."""
+    from ..checkfiles import check_paths
     from ..errors import ExtidError
     from ..merge import renumber_committed
     from ..store import Store
-    from ..validate import check_paths
 
     if any("conflict marker" in p.message for p in check_paths(existing)):
         return []
