@@ -198,35 +198,10 @@ def seed_case(refs: int) -> Callable[[Path, Path], run.Cmd]:
     def build(data: Path, work: Path) -> run.Cmd:
         repo = work / f"seed-{refs}"
         if not repo.exists():
-            make_branches(data / "state", repo, refs)
+            generate.write_branches(data / "state", repo, refs)
         return run.Cmd([sys.executable, "-c", SEED, str(repo / STATE)], cwd=repo)
 
     return build
-
-
-def make_branches(state: Path, repo: Path, refs: int) -> None:
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    git(repo.parent, "init", "-q", "-b", "main", repo.name)
-    (repo / STATE).mkdir(parents=True)
-    for name in (MAPPING, COUNTERS):
-        shutil.copyfile(state / name, repo / STATE / name)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "registry")
-    mapping = (state / MAPPING).read_bytes()
-    at = mapping.rindex(b'"updated": "') + len(b'"updated": "')
-    stream = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=repo, stdin=subprocess.PIPE)
-    assert stream.stdin is not None
-    for i in range(1, refs):
-        blob = mapping[:at] + b"2030-01-01T00:%02d:%02dZ" % divmod(i, 60) + mapping[at + 20 :]
-        stream.stdin.write(
-            b"commit refs/heads/b%d\ncommitter bench <bench@invalid> 0 +0000\ndata 0\n"
-            b"from refs/heads/main^0\nM 100644 inline %s\ndata %d\n"
-            % (i, str(STATE / MAPPING).encode(), len(blob))
-        )
-        stream.stdin.write(blob + b"\n")
-    stream.stdin.close()
-    if stream.wait() != 0:
-        raise SystemExit(f"git fast-import failed in {repo}")
 
 
 def repair_case(data: Path, work: Path) -> run.Cmd:
