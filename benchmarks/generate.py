@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import functools
 import random
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,6 +307,41 @@ def write_merge(directory: Path, *, collide: bool, n: int = MERGE_SIZE) -> None:
     for side, (mapping, counters) in merge_fixtures(n, collide=collide).items():
         write(directory / f"{side}.json", mapping)
         write(directory / f"counters-{side}.json", counters)
+
+
+def write_branches(state: Path, repo: Path, refs: int) -> None:
+    """A git repo at `repo` with the state files of `state` committed on `main` and `refs - 1`
+    more branches, each a commit whose mapping file differs in its "updated" field (the ledger
+    seeding's input: every ref its own version of the file)."""
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid", *args],
+            cwd=repo, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    target = repo / ".claude" / "state"
+    target.mkdir(parents=True)
+    git("init", "-q", "-b", "main")
+    for name in (MAPPING_FILE, COUNTERS_FILE):
+        (target / name).write_bytes((state / name).read_bytes())
+    git("add", "-A")
+    git("commit", "-q", "-m", "registry")
+    mapping = (state / MAPPING_FILE).read_bytes()
+    at = mapping.rindex(b'"updated": "') + len(b'"updated": "')
+    stream = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=repo, stdin=subprocess.PIPE)
+    assert stream.stdin is not None
+    for i in range(1, refs):
+        blob = mapping[:at] + b"2030-01-01T00:%02d:%02dZ" % divmod(i, 60) + mapping[at + 20 :]
+        stream.stdin.write(
+            b"commit refs/heads/b%d\ncommitter bench <bench@invalid> 0 +0000\ndata 0\n"
+            b"from refs/heads/main^0\nM 100644 inline %s\ndata %d\n"
+            % (i, b".claude/state/" + MAPPING_FILE.encode(), len(blob))
+        )
+        stream.stdin.write(blob + b"\n")
+    stream.stdin.close()
+    if stream.wait() != 0:
+        raise SystemExit(f"git fast-import failed in {repo}")
 
 
 def state_dir(out: Path, size: str) -> Path:

@@ -1,11 +1,8 @@
-"""Growth curves: every path of extid timed as a whole process at 10k and 100k entries (700k for
+"""Growth curves: every path of extid timed as a whole process at 10k and 100k entries (1M for
 `check`, `format --check` and a clean merge), with its growth exponent and peak memory.
 
     python benchmarks/growth.py                       # full run, writes benchmarks/GROWTH.md
     python benchmarks/growth.py --sizes 10k,100k      # no third size
-
-The third size is 700k, not 1M: 1M entries of the generated shape make a 158 MiB file, over the
-128 MiB every extid command refuses to read (extid.document.MAX_BYTES); 700k make ~110 MiB.
     python benchmarks/growth.py --sizes 200,2000 --runs 1 --output -   # smoke run, prints only
 
 The exponent is log(t_large / t_small) / log(n_large / n_small): 1.0 is linear. Both times come
@@ -186,6 +183,27 @@ def file_case(*args: str, source: str = "state") -> Callable[[Path, Path], run.C
     return build
 
 
+#: The ledger's seeding on its own (a clone's first allocation does it, then allocates).
+SEED = (
+    "import sys; from pathlib import Path; from extid.ledger.seed import seed; "
+    "seed(Path(sys.argv[1]))"
+)
+
+
+def seed_case(refs: int) -> Callable[[Path, Path], run.Cmd]:
+    """`extid.ledger.seed` in a repo with the registry on `main` and `refs - 1` more branches,
+    each a commit whose mapping file differs (its "updated" field): every ref's version is a
+    blob of its own to read, the worst case (refs that share a version share its blob)."""
+
+    def build(data: Path, work: Path) -> run.Cmd:
+        repo = work / f"seed-{refs}"
+        if not repo.exists():
+            generate.write_branches(data / "state", repo, refs)
+        return run.Cmd([sys.executable, "-c", SEED, str(repo / STATE)], cwd=repo)
+
+    return build
+
+
 def repair_case(data: Path, work: Path) -> run.Cmd:
     """A mapping file cut in half (a torn write), its `.bak` intact: `extid repair` restores."""
     repo = make_repo(data, work / "repo")
@@ -228,6 +246,8 @@ CASES = [
     Case("record", state_case("record", RECORD_ID, "github", "99999999")),
     Case("remove", state_case("remove", "{existing}")),
     Case("doctor", state_case("doctor")),
+    Case("ledger seed x10 refs", seed_case(10)),
+    Case("ledger seed x100 refs", seed_case(100)),
     *(
         Case(f"git merge-file: {c.split(' ', 1)[1]}", git_merge_file(s))
         for c, s in GIT_PEERS.items()
@@ -343,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         make(Path(argv[1]), int(argv[2]), argv[3] == "full")
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="10k,100k,700k", help="2 or 3 sizes, e.g. 10k,100k,700k")
+    p.add_argument("--sizes", default="10k,100k,1M", help="2 or 3 sizes, e.g. 10k,100k,1M")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--paths", default="", help="comma-separated subset of the path names")
     p.add_argument("--work", type=Path, default=None, help="keep inputs here (default: temp)")

@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 
 from . import git
+from .checkfiles import check_paths, load_file
 from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE
 from .errors import ExtidError, Problem
 from .gitstate import replayed_commit
 from .guards import counter_floor, kept, lowered_counters
-from .validate import check_paths, load_file
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:

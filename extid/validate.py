@@ -13,11 +13,9 @@ too, so the schemas stay the reference. `tests/test_validate.py` checks the two 
 from __future__ import annotations
 
 import json
-import os
 
-from . import document
-from .document import COUNTERS, COUNTERS_FILE, ENVELOPE_KEY, MAPPING, MAPPING_FILE, read_file
-from .errors import ExtidError, ParseError, ParseProblem, Problem, jpath
+from .document import COUNTERS, ENVELOPE_KEY, MAPPING
+from .errors import Problem, jpath
 from .ids import (
     EPIC_REF_RE,
     INTERNAL_ID_RE,
@@ -30,8 +28,8 @@ from .ids import (
     RFC3339_UTC_RE,
     TOOLS,
 )
-from .migrations import CURRENT, upgrade
-from .model import adopt_counters, get_counter, highest_used, holds_last_used
+from .migrations import CURRENT
+from .model import get_counter, highest_used
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -316,92 +314,3 @@ def check_pair(
 def _has_counter(counters: dict[str, Any], tool: str, key: str | None) -> bool:
     value = counters["counters"].get(tool)
     return isinstance(value, dict) and key in value if key is not None else value is not None
-
-
-# --- files ---------------------------------------------------------------------------------
-
-#: What `check` says of a counters file another tool wrote (see `model.holds_last_used`).
-NOT_ADOPTED = (
-    "written by another tool, whose counters are the last numbers used (extid's are the next); "
-    "run `extid install` to adopt it (each counter becomes its number + 1)"
-)
-
-
-def load_file(path: str, read: Callable[[str], bytes] = read_file) -> tuple[Any, Kind]:
-    """Read (`read`: from disk, or from git's index), parse and upgrade one file; raises
-    ExtidError (ParseError, NewerVersionError)."""
-    obj = document.load(read(path), path)
-    kind = document.kind_of(obj, path)
-    if kind is None:
-        raise ParseError(
-            path, "$", "neither a mapping nor a counters file (no 'mappings' or 'counters')"
-        )
-    obj, _ = upgrade(obj, kind, path)
-    return obj, kind
-
-
-def check_paths(paths: Iterable[str], read: Callable[[str], bytes] = read_file) -> list[Problem]:
-    """Every problem of every file, plus the cross-check of a mapping/counters pair that lives in
-    one directory under the standard names (the sibling is read too if not given). `read` gives
-    a file's bytes (the disk's, or the index's for a staged check)."""
-    problems: list[Problem] = []
-    loaded: dict[str, Any] = {}
-    highs: dict[str, dict[CounterKey, int]] = {}  # of the mapping documents, for check_pair
-    for path in paths:
-        try:
-            obj, kind = load_file(path, read)
-        except ExtidError as e:
-            problems.append(_as_problem(path, e))
-            continue
-        high: dict[CounterKey, int] = {}
-        problems.extend(check_document(obj, kind, path, high=high))
-        if kind == COUNTERS and holds_last_used(obj):
-            problems.append(Problem(path, "$.updated", NOT_ADOPTED))
-            adopt_counters(obj)  # the pair is checked as extid will read it
-        loaded[path] = obj
-        if kind == MAPPING:
-            highs[path] = high
-    problems.extend(_check_pairs(loaded, highs, read))
-    return problems
-
-
-def _as_problem(path: str, e: ExtidError) -> Problem:
-    if isinstance(e, ParseError):
-        return ParseProblem(path, e.where, e.said)
-    message = str(e)
-    return ParseProblem(
-        path, "", message[len(path) + 2 :] if message.startswith(path + ": ") else message
-    )
-
-
-def _check_pairs(
-    loaded: dict[str, Any],
-    highs: dict[str, dict[CounterKey, int]],
-    read: Callable[[str], bytes],
-) -> list[Problem]:
-    problems: list[Problem] = []
-    for path, obj in loaded.items():
-        directory, base = os.path.split(path)
-        if base == MAPPING_FILE:
-            other = os.path.join(directory, COUNTERS_FILE)
-            counters = loaded[other] if other in loaded else _quiet_load(other, read)
-            problems.extend(check_pair(obj, counters, path, other, highs.get(path)))
-        elif base == COUNTERS_FILE:
-            other = os.path.join(directory, MAPPING_FILE)
-            if other not in loaded:  # else reported from the mapping's side
-                problems.extend(check_pair(_quiet_load(other, read), obj, other, path))
-    return problems
-
-
-def _quiet_load(path: str, read: Callable[[str], bytes]) -> Any:
-    """A sibling that was not asked about: used for the cross-check only if it is sound (and
-    read as extid reads it)."""
-    try:
-        obj, kind = load_file(path, read)
-    except ExtidError:
-        return None
-    if check_document(obj, kind, path):
-        return None
-    if kind == COUNTERS and holds_last_used(obj):
-        adopt_counters(obj)
-    return obj

@@ -17,7 +17,7 @@ import pytest
 from store_helpers import COUNTERS_FILE, MAPPING_FILE
 
 from extid import ExternalIDMapper, Store
-from extid.validate import check_paths
+from extid.checkfiles import check_paths
 
 CONTEXT = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
 

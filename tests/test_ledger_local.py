@@ -183,6 +183,44 @@ def test_fresh_clone_seeds_from_every_ref(tmp_path: Path) -> None:
     assert ledger_marks(clone) == {"github": 2, "jira": {"PROJ": 6}}
 
 
+def test_seeding_holds_one_version_at_a_time(tmp_path: Path) -> None:
+    """A clone with many refs, each its own version of a large mapping file: seeding reads
+    them one by one, so its peak memory does not grow with the refs (it held the output for
+    every ref at once). Allocations are measured by tracemalloc, the same on every run."""
+    import tracemalloc
+
+    from extid import document
+    from extid.ledger.seed import seed
+
+    repo = new_repo(tmp_path / "repo")
+    mappings = {f"TASK-{i:05x}": {"jira": f"PROJ-{i + 1}"} for i in range(5000)}
+    doc = {"mappings": mappings, "updated": "2025-01-08T10:30:00Z", "version": "1.0"}
+
+    def branches(start: int, stop: int) -> None:
+        for i in range(start, stop):  # each branch's file differs: a blob of its own
+            git(repo, "checkout", "-q", "-b", f"b{i}", "main")
+            (repo / STATE).mkdir(parents=True, exist_ok=True)
+            mappings[f"TASK-{i:05x}"] = {"jira": f"PROJ-{6000 + i}"}
+            (repo / STATE / "external_id_mapping.json").write_bytes(document.canonical(doc))
+            commit_all(repo, f"b{i}")
+
+    def peak() -> tuple[dict[object, int], int]:
+        seed(repo / STATE)  # the imports
+        tracemalloc.start()
+        try:
+            return seed(repo / STATE), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    branches(0, 4)
+    marks, few = peak()
+    assert marks == {("jira", "PROJ"): 6003}
+    branches(4, 20)
+    marks, many = peak()
+    assert marks == {("jira", "PROJ"): 6019}  # every branch's version was read
+    assert many < 1.2 * few, f"{many} bytes at 20 refs against {few} at 4"
+
+
 def test_seeding_happens_once(tmp_path: Path) -> None:
     """A ledger, once written, is the clone's memory: refs are read only to build it."""
     repo = new_repo(tmp_path / "repo")

@@ -25,7 +25,7 @@ import pytest
 from conftest import uncovered_env
 from hostile_helpers import COUNTERS_FILE, MAPPING_FILE, tmpfs_or_plain, write_state
 
-from extid import document, validate
+from extid import checkfiles, document
 from extid.errors import LockTimeoutError
 from extid.mapper import ExternalIDMapper
 from extid.store import Store
@@ -129,7 +129,7 @@ def kill_rounds(state_dir: Path, rounds: int, seed: int) -> dict[str, int]:
             issued.add((tool, external))
         figures["temp files swept"] += len(temp_files(state_dir))
         # Both files load and validate (they are read without the lock, as readers do).
-        assert validate.check_paths(state_files(state_dir)) == [], where
+        assert checkfiles.check_paths(state_files(state_dir)) == [], where
         mappings = mappings_of(state_dir)
         for (task, tool), external in acknowledged.items():
             assert mappings.get(task, {}).get(tool) == external, f"lost {task} {tool}; {where}"
@@ -268,7 +268,7 @@ def check_against_logs(
     """The files equal the sequential model of the acknowledged operations: tasks are private to
     a worker, so each task's entry is its worker's log replayed; IDs are global, so every
     allocated ID is unique across all logs and below its counter."""
-    assert validate.check_paths(state_files(state_dir)) == []
+    assert checkfiles.check_paths(state_files(state_dir)) == []
     final = {
         task: {t: e for t, e in entry.items() if t not in ("created", "epic")}
         for task, entry in mappings_of(state_dir).items()
@@ -318,7 +318,7 @@ def test_thread_pool_in_one_process(state_dir: Path) -> None:
         by_tool.setdefault(TOOLS[n % 4][0], []).extend(got)
     for ids in by_tool.values():
         assert len(ids) == len(set(ids)) == 40
-    assert validate.check_paths(state_files(state_dir)) == []
+    assert checkfiles.check_paths(state_files(state_dir)) == []
 
 
 def _allocate_in_child(state_dir: str, worker: int, out: Any) -> None:
@@ -342,7 +342,7 @@ def test_fork_and_spawn_start_methods(state_dir: Path, method: str) -> None:
         p.join(60)
         assert p.exitcode == 0
     assert len(got) == len(set(got)) == 40 and "235" not in got
-    assert validate.check_paths(state_files(state_dir)) == []
+    assert checkfiles.check_paths(state_files(state_dir)) == []
 
 
 def _try_lock(state_dir: str, out: Any) -> None:

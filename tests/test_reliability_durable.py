@@ -28,8 +28,8 @@ from hostile_helpers import (
     write_state,
 )
 
+from extid import checkfiles
 from extid import mapper as mapper_module
-from extid import validate
 from extid.errors import ExtidError
 from extid.mapper import ExternalIDMapper
 from extid.store import Store, codec, durable
@@ -152,7 +152,8 @@ def test_fault_at_step_k(tmp_path: Path, k: int, error: int) -> None:
         assert result == "235" and (m, c) == (new_m, new_c)
     assert lock_is_free(directory / ".extid.lock")
     assert (
-        validate.check_paths([str(directory / MAPPING_FILE), str(directory / COUNTERS_FILE)]) == []
+        checkfiles.check_paths([str(directory / MAPPING_FILE), str(directory / COUNTERS_FILE)])
+        == []
     )
     # The store is usable at once, never re-issues 235, and sweeps what a fault left behind.
     again = ExternalIDMapper(Store(directory, lock_timeout=1)).allocate("TASK-cafe", "github")
@@ -467,7 +468,7 @@ def test_real_enospc_on_a_full_tmpfs(tiny_tmpfs: Path) -> None:
     assert "\n" not in str(info.value) and str(mapping) in str(info.value)
     assert mapping.read_bytes() == before
     assert backup.read_bytes() in (before, old_backup)  # rotated before the write, or not
-    assert validate.check_paths([str(mapping), str(directory / COUNTERS_FILE)]) == []
+    assert checkfiles.check_paths([str(mapping), str(directory / COUNTERS_FILE)]) == []
     assert temp_files(directory) == []
     assert lock_is_free(directory / ".extid.lock")
     shutil.rmtree(tiny_tmpfs / "filler")
@@ -498,7 +499,8 @@ def test_real_erofs_on_a_read_only_mount(read_only_state: Path) -> None:
     mapper = ExternalIDMapper(Store(directory, lock_timeout=1))
     assert mapper.external_ids("TASK-0001") == {"github": "235"}
     assert (
-        validate.check_paths([str(directory / MAPPING_FILE), str(directory / COUNTERS_FILE)]) == []
+        checkfiles.check_paths([str(directory / MAPPING_FILE), str(directory / COUNTERS_FILE)])
+        == []
     )
     with pytest.raises(ExtidError, match="Read-only file system") as info:
         mapper.allocate("TASK-0002", "github")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from extid import document, ids, migrations, model, validate
+from extid import checkfiles, document, ids, migrations, model
 from extid.errors import ConflictError, ExtidError
 from extid.mapper import ExternalIDMapper
 from extid.store import Store
@@ -195,7 +195,7 @@ class StoreMachine(RuleBasedStateMachine):
     @invariant()
     def files_are_valid(self) -> None:
         paths = [str(self.dir / MAPPING_FILE), str(self.dir / COUNTERS_FILE)]
-        assert validate.check_paths(paths) == []
+        assert checkfiles.check_paths(paths) == []
 
     @invariant()
     def files_equal_the_model(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extid import model, validate
+from extid import checkfiles, model, validate
 from extid.document import COUNTERS_FILE, MAPPING, MAPPING_FILE
 
 _ids = st.sampled_from(["TASK-ab12", "TASK-AB12", "EPIC-0001", "FEAT-x9-beef.2", "TASK-x-y"])
@@ -54,4 +54,4 @@ def test_check_paths_reports_the_pair_as_check_pair_does(
     expected = validate.check_document(doc, MAPPING, m_path)
     expected += validate.check_document(counters, "counters", c_path)
     expected += validate.check_pair(doc, counters, m_path, c_path)
-    assert validate.check_paths([m_path, c_path]) == expected
+    assert checkfiles.check_paths([m_path, c_path]) == expected

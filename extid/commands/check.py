@@ -94,8 +94,8 @@ def problems_of(
 
         return check_against(against or "", files)
     # deferred: `format` imports this module for default_files and needs no validation
+    from ..checkfiles import check_paths
     from ..gitstate import in_operation
-    from ..validate import check_paths
 
     conflicted: list[Problem] = []
     # Named files are checked without git (a hook's start-up) unless git is in the middle of an

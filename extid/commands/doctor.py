@@ -242,9 +242,9 @@ def _fix_of(problem: Problem) -> str:
 
 def file_findings(top: Path, state_dir: Path) -> list[Finding]:
     from .. import git
+    from ..checkfiles import check_paths
     from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..setup.attributes import tracked_path
-    from ..validate import check_paths
 
     paths = [str(state_dir / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
     existing = [p for p in paths if os.path.lexists(p)]

@@ -94,9 +94,9 @@ class _Report:
 def _post_merge(
     state_dir: str | None, on_collision: str | None, rewritten: str | None, report: _Report
 ) -> int:
+    from ..checkfiles import check_paths
     from ..document import COUNTERS_FILE, MAPPING_FILE
     from ..store import Store, resolve_state_dir
-    from ..validate import check_paths
 
     directory = resolve_state_dir(state_dir)
     paths = [str(directory / n) for n in (MAPPING_FILE, COUNTERS_FILE)]
@@ -214,10 +214,10 @@ def _wants_renumber(choice: str | None) -> bool:
 
 def _renumber(state_dir: Path, existing: list[str]) -> list[Renumbered]:
     """Renumber collisions, but only in files that parse: a conflicted file is reported."""
+    from ..checkfiles import check_paths
     from ..errors import ExtidError
     from ..merge import settle_committed
     from ..store import Store
-    from ..validate import check_paths
 
     if any("conflict marker" in p.message for p in check_paths(existing)):
         return []

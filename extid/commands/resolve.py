@@ -84,8 +84,9 @@ def _print_json(resolver: _Resolver, rc: int) -> None:
 def _nothing_conflicted(state_dir: str | None, quiet: bool = False) -> int:
     """No conflicted file in git's index; a collision already committed (a hand resolution
     someone pushed) is no merge to resolve, but it is still there to settle: say how."""
+    from ..checkfiles import check_paths
     from ..store import resolve_state_dir
-    from ..validate import SETTLE, check_paths
+    from ..validate import SETTLE
 
     directory = resolve_state_dir(state_dir)
     files = [str(directory / name) for name in (MAPPING_FILE, COUNTERS_FILE)]

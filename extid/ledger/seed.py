@@ -1,10 +1,13 @@
 """Seeding a clone's first ledger: the highest numbers the state files hold at HEAD and at every
-ref the clone has (branches, remote-tracking branches, tags, the stash), read in one
-`git cat-file --batch`, so that a fresh clone never re-issues a number some branch already has.
+ref the clone has (branches, remote-tracking branches, tags, the stash), each distinct version
+read once and dropped, so that a fresh clone never re-issues a number some branch already has.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from .. import model
@@ -37,31 +40,52 @@ def seed(state_dir: Path) -> dict[model.CounterKey, int]:
             for rev in revs
             for name in (MAPPING_FILE, COUNTERS_FILE)
         ]
-        out = git.run_git(["cat-file", "--batch"], top, input="\n".join(specs).encode() + b"\n")
+        listing = git.run_git(["cat-file", "--batch-check"], top, input=_lines(specs))
+        return highest(*map(marks_of_bytes, blobs(top, distinct_blobs(listing.stdout))))
     except ExtidError:
         return {}
-    return marks_of_batch(out.stdout)
 
 
-def marks_of_batch(out: bytes) -> dict[model.CounterKey, int]:
-    """The marks of every state file in `git cat-file --batch` output (each blob parsed once;
-    a version that is not a readable state file is skipped: it issued nothing)."""
-    found: list[dict[model.CounterKey, int]] = []
-    seen: set[bytes] = set()
-    pos = 0
-    while pos < len(out):
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) != 3 or not header[2].isdigit():  # "<spec> missing", "ambiguous"
-            continue
-        size = int(header[2])
-        data, pos = out[pos : pos + size], pos + size + 1
-        if header[1] != b"blob" or header[0] in seen:
-            continue
-        seen.add(header[0])
-        found.append(marks_of_bytes(data))
-    return highest(*found)
+def _lines(items: list[str]) -> bytes:
+    return "\n".join(items).encode() + b"\n"
 
 
-__all__ = ["marks_of_batch", "seed"]
+def distinct_blobs(listing: bytes) -> list[str]:
+    """The blobs named in `git cat-file --batch-check` output, each once (refs mostly share
+    their versions of the state files); a path missing at a ref is skipped."""
+    fields = (line.split() for line in listing.splitlines())
+    return list(dict.fromkeys(f[0].decode() for f in fields if len(f) == 3 and f[1] == b"blob"))
+
+
+def blobs(top: Path, oids: list[str]) -> Iterator[bytes]:
+    """The contents of `oids`, one at a time from one `git cat-file --batch` (asked for each
+    in turn, so neither pipe fills): a caller that drops each holds one blob, not the output
+    for every ref (100 refs at 100k entries would be 1.6 GB)."""
+    from ..git import absolute_git_env
+
+    env = {**os.environ, **absolute_git_env()}
+    try:
+        proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=top, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError as e:
+        raise ExtidError(f"cannot run git: {e.strerror or e}") from None
+    assert proc.stdin is not None and proc.stdout is not None
+    with proc:
+        for oid in oids:
+            try:
+                proc.stdin.write(oid.encode() + b"\n")
+                proc.stdin.flush()
+            except OSError:  # git is gone: the versions read so far still count
+                return
+            header = proc.stdout.readline().split()
+            if len(header) != 3 or not header[2].isdigit():  # "<oid> missing": gone since
+                continue
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)  # the newline after the contents
+            yield data
+        proc.stdin.close()
+
+
+__all__ = ["blobs", "distinct_blobs", "seed"]
