@@ -29,17 +29,12 @@ def seed(state_dir: Path) -> dict[model.CounterKey, int]:
         if top is None:
             return {}
         rel = git.rel_to(top, state_dir)
-        refs = git.run_git(["for-each-ref", "--format=%(objectname)"], top).stdout.split()
-        head = git.run_git(["rev-parse", "-q", "--verify", "HEAD"], top, check=False)
-        revs = list(dict.fromkeys([*head.stdout.split(), *refs]))
+        head = git.rev_parse(top, "HEAD")
+        revs = list(dict.fromkeys([*([head] if head else []), *git.ref_tips(top)]))
         if not revs:
             return {}
         prefix = "" if rel == "." else rel + "/"
-        specs = [
-            f"{rev.decode()}:{prefix}{name}"
-            for rev in revs
-            for name in (MAPPING_FILE, COUNTERS_FILE)
-        ]
+        specs = [f"{rev}:{prefix}{name}" for rev in revs for name in (MAPPING_FILE, COUNTERS_FILE)]
         listing = git.run_git(["cat-file", "--batch-check"], top, input=_lines(specs))
         return highest(*map(marks_of_bytes, blobs(top, distinct_blobs(listing.stdout))))
     except ExtidError:
