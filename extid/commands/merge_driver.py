@@ -319,7 +319,8 @@ def report(
     for r in result.renumbered:
         print(f"extid: {name}: {r}", file=sys.stderr)
     if result.conflicts:
-        regions = sum(1 for line in data.split(b"\n") if line.startswith(b"<<<<<<< "))
+        # Lines that start with the marker, counted without splitting a 16 MB file into lines.
+        regions = data.count(b"\n<<<<<<< ") + data.startswith(b"<<<<<<< ")
         print(
             f"extid: {name}: {regions} conflicted region(s) left between markers:",
             file=sys.stderr,
