@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from merge_helpers import T0, T1, T2, mapping_sets, mdoc, no_collisions
 from test_benchmarks_smoke import _load
 
@@ -194,3 +195,37 @@ def test_a_batch_with_a_duplicate_key_is_refused_as_one_chunk_is() -> None:
     assert dup != t
     assert fast_merge_mapping(b, o, t) is not None
     assert fast_merge_mapping(b, o, dup) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sets(st.integers(0, 5000)), st.sets(st.integers(0, 5000)), st.integers(0, 5000))
+def test_differences_are_the_chunks_only_on_one_side(
+    dropped: set[int], added: set[int], size: int
+) -> None:
+    """Blocks that grow while the sides run equal and shrink near a difference find exactly
+    the set differences, wherever the differences fall."""
+    common = [n for n in range(size) if n not in dropped]
+    a = sorted(b"%05d" % n for n in common)
+    b = sorted({*a, *(b"%05d" % n for n in added)} - {b"%05d" % n for n in range(0, size, 7)})
+    in_a, in_b = set(a), set(b)
+    assert chunks.differences(a, b) == (
+        [x for x in a if x not in in_b],
+        [y for y in b if y not in in_a],
+    )
+
+
+def test_a_clean_merge_never_decodes_the_whole_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merged text used to be checked by parsing it whole: the registry as Python objects,
+    ~6x its text, was most of a clean merge's peak memory (13x the file at 700k entries).
+    It is checked a slice of entries at a time."""
+    import orjson
+
+    docs = [m for m, _ in _load("generate").merge_fixtures(8000, 80, collide=False).values()]
+    files = [canonical(d) for d in docs]
+    seen: list[int] = []
+    loads = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda data: seen.append(len(data)) or loads(data))
+    result = fast_merge_mapping(*files)
+    assert result is not None and result.clean
+    assert result.data == merge(*docs, "mapping").render()
+    assert seen and max(seen) < len(files[1]) // 3
