@@ -79,11 +79,15 @@ def test_fast_path_renders_field_conflicts_like_the_document_merge() -> None:
     assert fast is not None and len(fast.conflicts) == 1
     assert fast.data == slow.render()
     assert [c.message for c in fast.conflicts] == [c.message for c in slow.conflicts]
-    # A collision is shown as both tasks whole, one region across two entries: the fast path
-    # declines it, and the document merge renders it.
+    # A collision is shown as both tasks whole, one region in place of the first task: the
+    # bytes merge renders it as the document merge does (it used to decline it).
     ours["mappings"]["TASK-A000"] = {"created": T1, "jira": "P-900"}
     theirs["mappings"]["TASK-B000"] = {"created": T2, "jira": "P-900"}
-    assert fast_merge_mapping(*(canonical(d) for d in (base, ours, theirs))) is None
+    fast = fast_merge_mapping(*(canonical(d) for d in (base, ours, theirs)))
+    slow = merge(base, ours, theirs, "mapping")
+    assert fast is not None and [c.collision for c in fast.conflicts] == [False, True]
+    assert fast.data == slow.render()
+    assert [c.message for c in fast.conflicts] == [c.message for c in slow.conflicts]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,15 +154,21 @@ def test_a_conflict_heavy_merge_visits_each_conflict_a_few_times(
     assert CountingList.visits <= 3 * len(result.conflicts)
 
 
-@pytest.mark.parametrize("shape", ["fields", "deletes"])
+@pytest.mark.parametrize("shape", ["fields", "deletes", "collide"])
 def test_conflict_heavy_files_merge_on_bytes_as_the_documents_do(shape: str) -> None:
     """The benchmark's conflict-heavy shapes (a field conflict in every 15th entry, a deletion
-    against a change in every 10th): the bytes merge gives the document merge's bytes, and
-    its conflicts in the same order."""
-    docs = [mapping for mapping, _ in _load("generate").edit_fixtures(3000, shape).values()]
+    against a change in every 10th, 1% new tasks per side nearly all colliding): the bytes
+    merge gives the document merge's bytes, and its conflicts in the same order."""
+    gen = _load("generate")
+    fixtures = (
+        gen.merge_fixtures(3000, 30, collide=True)
+        if shape == "collide"
+        else gen.edit_fixtures(3000, shape)
+    )
+    docs = [mapping for mapping, _ in fixtures.values()]
     fast = fast_merge_mapping(*(canonical(d) for d in docs))
     slow = merge(*copy.deepcopy(docs), "mapping")
-    assert fast is not None and len(fast.conflicts) >= 200
+    assert fast is not None and len(fast.conflicts) >= 25
     assert fast.data == slow.render()
     assert [c.message for c in fast.conflicts] == [c.message for c in slow.conflicts]
 

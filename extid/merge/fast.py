@@ -31,7 +31,7 @@ from .chunks import (
 )
 from .collisions import settle_collisions
 from .decide import MISSING, Conflict, Ctx, Renumbered, later, spelling, spellings
-from .render import mark, placeholder
+from .render import Views, mark, placeholder, whole_tasks
 from .three_way import merge_entry
 
 
@@ -74,7 +74,7 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | 
     merged = _merge_chunks(base, o_entries, t_entries)
     if merged is None:
         return None
-    settled, held, conflicts = merged
+    settled, held, conflicts, views = merged
     # Sorted runs: the sort merges them in linear time (an insort each was quadratic when
     # most entries changed). Checked with ours' side of each conflict.
     ours_held = [chunk for chunk, _ in held if chunk is not None]
@@ -94,11 +94,12 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | 
     if not held:
         return BytesMerge(_text(chunks, tail))
     chunks = without(chunks, ours_held)  # each conflicted entry is shown marked instead
-    if any(_holds(chunks, shown) for _, shown in held):
+    shown = [chunk for _, chunk in held if chunk is not None]
+    if any(_holds(chunks, chunk) for chunk in shown):
         return None  # a conflicted ID also in a copied entry: one ID twice
-    chunks += [shown for _, shown in held]
+    chunks += shown
     chunks.sort()
-    return BytesMerge(mark(_text(chunks, tail), conflicts), conflicts)
+    return BytesMerge(mark(_text(chunks, tail), conflicts, views=views), conflicts)
 
 
 def _text(chunks: list[bytes], tail: bytes) -> bytes:
@@ -130,12 +131,12 @@ def _side(chunks: list[bytes]) -> list[Entry] | None:
     return None if check_document(doc, MAPPING, "", semantics=False) else out
 
 
-Held = tuple["bytes | None", bytes]  # ours' side of a conflicted entry, and its marked form
+Held = tuple["bytes | None", "bytes | None"]  # ours' side of a conflicted entry, what it shows
 
 
 def _merge_chunks(
     base: bytes, o_changed: list[Entry], t_changed: list[Entry]
-) -> tuple[list[bytes], list[Held], list[Conflict]] | None:
+) -> tuple[list[bytes], list[Held], list[Conflict], Views] | None:
     """The merged chunks of the entries that differ between the sides and have no conflict,
     ours' chunk (None: ours deleted it) and the placeholder chunk of each conflicted entry
     (see render.mark), and the conflicts; None where only the document merge can answer."""
@@ -178,39 +179,43 @@ def _merge_chunks(
 
 def _settle(
     results: dict[str, Any], groups: dict[str, list[Any]], ctx: Ctx
-) -> tuple[list[bytes], list[Held], list[Conflict]] | None:
+) -> tuple[list[bytes], list[Held], list[Conflict], Views] | None:
     """The merged entries as chunks: settled, or held for `mark` with their conflicts'
-    placeholders in place; None if two tasks collide (shown whole, a region across entries)."""
+    placeholders in place (a collision shown whole: at its first task, the second taken out,
+    as render does), and the collisions shown whole."""
     entries = {r[0]: r[2] for r in results.values() if r is not MISSING}
+    views: Views = {}
     if _collides(entries):
         o_side, t_side = ({g[s][0]: g[s][2] for g in groups.values() if g[s]} for s in (0, 1))
         settle_collisions(entries, list(entries), o_side, t_side, "conflict", {}, ctx)
-        if any(c.collision for c in ctx.conflicts):
+        views = whole_tasks({"mappings": entries}, ctx.conflicts)
+    shown: dict[str, Any] = {}  # what each conflicted entry shows (None: nothing)
+    for n, c in enumerate(ctx.conflicts):  # in one pass: linear in the conflicts
+        if n in views:
+            first, second = sorted(views[n][0])
+            shown[first], shown[second] = placeholder(n), None
+            continue
+        entry = shown.get(c.path[1], entries.get(c.path[1], MISSING))
+        if len(c.path) == 2:
+            shown[c.path[1]] = placeholder(n)
+        elif isinstance(entry, dict):
+            shown[c.path[1]] = {**entry, c.path[2]: placeholder(n)}
+        else:
             return None
-    by_key: dict[str, list[int]] = {}
-    for n, c in enumerate(ctx.conflicts):  # grouped in one pass: linear in the conflicts
-        by_key.setdefault(c.path[1], []).append(n)
     settled = [
         chunk or entry_chunk(key, entry)
         for r in results.values()
-        if r is not MISSING and r[0] not in by_key
+        if r is not MISSING and r[0] not in shown
         for key, chunk, entry in (r,)
     ]
-    held: list[Held] = []
-    for key, numbers in by_key.items():
-        entry = entries.get(key, MISSING)
-        shown = entry
-        for n in numbers:  # as render's placeholders: a whole entry, or each field
-            path = ctx.conflicts[n].path
-            if len(path) == 2:
-                shown = placeholder(n)
-            elif isinstance(shown, dict):
-                shown = {**shown, path[2]: placeholder(n)}
-            else:
-                return None
-        ours = None if entry is MISSING else entry_chunk(key, entry)
-        held.append((ours, entry_chunk(key, shown)))
-    return settled, held, ctx.conflicts
+    held = [
+        (
+            None if key not in entries else entry_chunk(key, entries[key]),
+            None if value is None else entry_chunk(key, value),
+        )
+        for key, value in shown.items()
+    ]
+    return settled, held, ctx.conflicts, views
 
 
 def _collides(entries: dict[str, Any]) -> bool:

@@ -34,7 +34,7 @@ def render(
     (`<<<<<<< {labels[0]}` / `>>>>>>> {labels[1]}`)."""
     if result.clean:
         return canonical(downgrade(result.doc, result.kind, version, "<merge>"))
-    views = _whole_tasks(result.doc, result.conflicts)
+    views = whole_tasks(result.doc, result.conflicts)
     doc = _with_placeholders(result.doc, result.conflicts, views)
     text = canonical(downgrade(doc, result.kind, version, "<merge>"))
     return mark(text, result.conflicts, labels, views)
@@ -73,7 +73,7 @@ def mark(
 Views = dict[int, tuple[dict[str, Any], dict[str, Any]]]
 
 
-def _whole_tasks(doc: dict[str, Any], conflicts: list[Conflict]) -> Views:
+def whole_tasks(doc: dict[str, Any], conflicts: list[Conflict]) -> Views:
     """For each collision shown whole: both tasks as each side would have them (the side
     that gave the ID to one task keeps it there), by conflict number. A task in any other
     conflict is shown field by field instead, so that no task is ever shown twice."""
