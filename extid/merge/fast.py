@@ -1,9 +1,10 @@
 """The byte-level merge of big canonical mapping files: only the entries that differ are parsed.
 
 Entries equal on both sides are equal chunks and are copied without being parsed; the changed
-entries are merged as the document merge merges them (collisions and field conflicts left as
-conflicts), and the result is checked before it is trusted. Anything it cannot prove (not
-canonical-looking, a conflict over a whole entry) declines, and the documents are merged.
+entries are merged as the document merge merges them (collisions, field conflicts and
+deletions against changes left as conflicts, all marked in one pass by render.mark), and the
+result is checked before it is trusted. Anything it cannot prove (not canonical-looking, a
+changed entry that breaks the schema) declines, and the documents are merged.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class BytesMerge:
 def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | None:
     """The merge of three canonical 1.0 mapping files, worked on bytes, with collisions,
     field conflicts and deletions against changes left as conflicts; None when it does not
-    apply (not canonical-looking, a collision): then merge the documents.
+    apply (not canonical-looking, a changed entry that breaks the schema): then merge the
+    documents.
 
     In canonical form every entry is one chunk of text starting at `\n    "`, so entries equal
     on both sides are equal chunks and are copied without being parsed; only the changed
