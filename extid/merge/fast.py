@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,10 @@ from .render import Views, mark, placeholder, whole_tasks
 from .three_way import merge_entry
 
 
+def _plain_labels() -> tuple[str, str]:
+    return ("ours", "theirs")
+
+
 @dataclass
 class BytesMerge:
     """A merge done on bytes: the file's new contents and what is left between markers."""
@@ -49,7 +54,9 @@ class BytesMerge:
         return not self.conflicts
 
 
-def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | None:
+def fast_merge_mapping(
+    base: bytes, ours: bytes, theirs: bytes, labels: Callable[[], tuple[str, str]] = _plain_labels
+) -> BytesMerge | None:
     """The merge of three canonical 1.0 mapping files, worked on bytes, with collisions,
     field conflicts and deletions against changes left as conflicts; None when it does not
     apply (not canonical-looking, a changed entry that breaks the schema): then merge the
@@ -60,6 +67,7 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | 
     entries are parsed and merged. The result (with ours' side of any conflict) must be sorted
     without duplicates and parse with one entry per chunk, else None. (Inner formatting of
     copied entries is taken as the sides have it: `extid format --check` names it.)
+    `labels()`, asked only when there are conflicts, names the sides in the markers.
     """
     o_side, t_side = split_chunks(ours), split_chunks(theirs)
     if o_side is None or t_side is None:
@@ -101,7 +109,7 @@ def fast_merge_mapping(base: bytes, ours: bytes, theirs: bytes) -> BytesMerge | 
         return None  # a conflicted ID also in a copied entry: one ID twice
     chunks += shown
     chunks.sort()
-    return BytesMerge(mark(_text(chunks, tail), conflicts, views=views), conflicts)
+    return BytesMerge(mark(_text(chunks, tail), conflicts, labels(), views), conflicts)
 
 
 def _text(chunks: list[bytes], tail: bytes) -> bytes:
