@@ -37,10 +37,6 @@ from .render import Views, mark, placeholder, whole_tasks
 from .three_way import merge_entry
 
 
-def _plain_labels() -> tuple[str, str]:
-    return ("ours", "theirs")
-
-
 @dataclass
 class BytesMerge:
     """A merge done on bytes: the file's new contents and what is left between markers."""
@@ -55,7 +51,10 @@ class BytesMerge:
 
 
 def fast_merge_mapping(
-    base: bytes, ours: bytes, theirs: bytes, labels: Callable[[], tuple[str, str]] = _plain_labels
+    base: bytes,
+    ours: bytes,
+    theirs: bytes,
+    labels: Callable[[], tuple[str, str]] = lambda: ("ours", "theirs"),
 ) -> BytesMerge | None:
     """The merge of three canonical 1.0 mapping files, worked on bytes, with collisions,
     field conflicts and deletions against changes left as conflicts; None when it does not
@@ -94,13 +93,8 @@ def fast_merge_mapping(
     if not chunks or not ascending(chunks) or not verified(chunks):
         return None
     updated = later(json.loads(o_updated), json.loads(t_updated))
-    tail = b"".join(
-        (
-            TAIL_START,
-            json.dumps(updated, ensure_ascii=False).encode("utf-8"),
-            b',\n  "version": "1.0"\n}\n',
-        )
-    )
+    stamp = json.dumps(updated, ensure_ascii=False).encode("utf-8")
+    tail = TAIL_START + stamp + b',\n  "version": "1.0"\n}\n'
     if not held:
         return BytesMerge(_text(chunks, tail))
     chunks = without(chunks, ours_held)  # each conflicted entry is shown marked instead
