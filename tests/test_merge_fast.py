@@ -239,3 +239,12 @@ def test_a_clean_merge_never_decodes_the_whole_registry(monkeypatch: pytest.Monk
     assert result is not None and result.clean
     assert result.data == merge(*docs, "mapping").render()
     assert seen and max(seen) < len(files[1]) // 3
+
+
+def test_a_changed_entry_nested_too_deep_is_left_to_the_document_merge() -> None:
+    """The strict parse of one chunk let the stdlib's RecursionError through: the driver
+    stopped with a traceback instead of letting the document parse name the nesting."""
+    base = canonical(mdoc({"TASK-0001": {"jira": "P-1"}}))
+    deep = b',\n    "TASK-0002": ' + b"[" * 100_000 + b"]" * 100_000 + b'\n  },\n  "updated"'
+    ours = base.replace(b'\n  },\n  "updated"', deep)
+    assert fast_merge_mapping(base, ours, base) is None
