@@ -4,11 +4,16 @@ what they are (git swaps ours and theirs there) and `git rebase --continue` as t
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conftest import git, run_extid
 from git_helpers import MAPPING, allocate, commit, push_branch, setup_repo, teammate
-from merge_helpers import pick
+from merge_helpers import T0, pick
+
+from extid.document import canonical
 
 
 def two_collisions(tmp_path: Path) -> Path:
@@ -60,3 +65,32 @@ def test_during_a_rebase_the_sides_are_upstream_and_your_commit(tmp_path: Path) 
     assert upstream["TASK-cafe"]["jira"] == "PROJ-2"  # main's task, the upstream
     refused = run_extid("allocate", "TASK-0009", "github", cwd=repo)
     assert refused.returncode == 1 and "`git rebase --continue`" in refused.stderr
+
+
+def test_a_large_registry_names_the_sides_during_a_rebase_too(tmp_path: Path) -> None:
+    """Over 256 KiB the driver merges on bytes; its markers said plain ours/theirs during a
+    rebase, where the document merge says which is the upstream (the bytes merge now takes
+    deletions against changes and collisions too: most conflicts of a big file)."""
+    repo = setup_repo(tmp_path / "repo")
+    path = repo / MAPPING
+
+    def edit(change: Callable[[dict[str, Any]], Any], message: str) -> None:
+        doc = json.loads(path.read_bytes())
+        change(doc["mappings"])
+        path.write_bytes(canonical(doc))
+        commit(repo, message)
+
+    filler = {f"TASK-{n:04x}": {"created": T0, "epic": f"EPIC-{n % 900 + 100}"} for n in range(3)}
+    filler.update((f"TASK-{n:04x}", {"created": T0}) for n in range(3, 5000))
+    edit(lambda m: m.update(filler), "a large registry")
+    git(repo, "checkout", "-q", "-b", "side")
+    edit(lambda m: m["TASK-0001"].update(epic="EPIC-001"), "side's epic")
+    git(repo, "checkout", "-q", "main")
+    edit(lambda m: m["TASK-0001"].update(epic="EPIC-002"), "main's epic")
+    git(repo, "checkout", "-q", "side")
+    proc = git(repo, "rebase", "main", check=False)
+    text = path.read_bytes()
+    assert proc.returncode != 0 and len(text) > 256 * 1024
+    assert text.count(b"<<<<<<< ") == 1 and b"<<<<<<< ours (upstream)\n" in text
+    assert b">>>>>>> theirs (your commit)\n" in text
+    assert "`git rebase --continue`" in proc.stderr

@@ -3,6 +3,11 @@ chosen, at any output version."""
 
 from __future__ import annotations
 
+import copy
+import sys
+from typing import Any
+
+import pytest
 from merge_helpers import T0, T1, T2, both_ways, mdoc, pick
 
 from extid.merge import merge
@@ -61,3 +66,39 @@ def test_a_collision_is_one_region_with_both_tasks_whole_at_any_version() -> Non
         assert mine["TASK-CCCC"]["jira"] == "P-2" and "jira" not in mine["TASK-BBBB"]
         assert other["TASK-BBBB"] == {"created": T1, "jira": "P-2", "github": "5"}
         assert other["TASK-CCCC"] == {"created": T2}
+
+
+class _Copies(type):
+    """Stands in for `dict` in extid.merge.render: counts the copies of the mappings (any
+    dict of over 40 entries) and makes them as dict does."""
+
+    big = 0
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, dict)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], dict) and len(args[0]) > 40:
+            _Copies.big += 1
+        return dict(*args, **kwargs)
+
+
+class CountingDict(metaclass=_Copies):
+    pass
+
+
+def test_many_collisions_copy_the_mappings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each collision shown whole used to copy all the mappings to take its second task out:
+    one copy of a 100k-entry dict per collision (quadratic in a collision-heavy merge)."""
+    base = mdoc({f"TASK-{n:04X}": {"jira": f"P-{n}"} for n in range(1, 50)})
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    for n in range(60, 80):  # twenty pairs of new tasks, each pair given one number
+        ours["mappings"][f"TASK-A{n:03X}"] = {"created": T1, "jira": f"P-{n}"}
+        theirs["mappings"][f"TASK-B{n:03X}"] = {"created": T2, "jira": f"P-{n}"}
+    result = merge(base, ours, theirs, "mapping")
+    assert len([c for c in result.conflicts if c.collision]) == 20
+    expected = result.render()
+    monkeypatch.setattr(_Copies, "big", 0)
+    monkeypatch.setattr(sys.modules["extid.merge.render"], "dict", CountingDict, raising=False)
+    assert result.render() == expected
+    assert _Copies.big == 1
