@@ -29,6 +29,10 @@ class LedgerError(ExtidError):
         self.what = what or message.split("; ")[0]
 
 
+class Unreachable(LedgerError):
+    """The remote ledger's remote cannot be reached now (a network or path problem)."""
+
+
 @dataclass
 class Settings:
     """The git config of the remote ledger, read in one `git config` call."""
@@ -131,13 +135,15 @@ def configure(
         if tip is None:
             tip = create(ledger, clone_marks(state_dir)) or ledger.load().tip
             where = f"created at {(tip or '?')[:12]}"
-    except (wire.Unreachable, LedgerError) as e:
+    except (wire.Unreachable, Unreachable) as e:
         what = getattr(e, "what", f"remote ledger: {found.name} not reachable now ({e})")
         return [
             *done,
             f"{what}; allocate --offline meanwhile (the first allocation creates the ledger "
             "ref if the remote has none)",
         ]
+    except LedgerError as e:  # refused, or deleted since this clone last saw it: the way on
+        return [*done, str(e).replace("nothing was allocated; ", "")]
     return [*done, f"remote ledger: {settings.ref} on {found.name} ({found.push_url}) {where}"]
 
 
@@ -146,7 +152,7 @@ def configure(
 
 def unreachable(remote: wire.Remote, detail: str) -> LedgerError:
     what = f"remote ledger: cannot reach {remote.name} ({detail})"
-    return LedgerError(
+    return Unreachable(
         f"{what}; nothing was allocated; retry when it is reachable, or use --offline to "
         "allocate from this clone alone",
         what,
