@@ -269,14 +269,22 @@ class ExternalIDMapper:
             yield Batch(state, ledger=ledger)
 
     def remote_ledger(self) -> RemoteLedger | None:
-        """The remote ledger new numbers go through (None: offline or none configured); its
-        config is read once, before any lock is taken."""
-        if self.offline:
-            return None
+        """The remote ledger new numbers go through (None: none configured); its config is
+        read once, before any lock is taken. Offline, new numbers are only noted there as
+        issued here alone (a ledger whose settings cannot be read then notes nothing: the
+        local ledger still keeps this clone right)."""
         if not self._ledger:
             from .ledger.remote import RemoteLedger
 
-            self._ledger.append(RemoteLedger.configured(self.store.state_dir))
+            try:
+                ledger = RemoteLedger.configured(self.store.state_dir)
+            except ExtidError:
+                if not self.offline:
+                    raise
+                ledger = None
+            if ledger is not None:
+                ledger.offline = self.offline
+            self._ledger.append(ledger)
         return self._ledger[0]
 
     @contextlib.contextmanager

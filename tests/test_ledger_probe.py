@@ -7,6 +7,7 @@ Real bare remotes in tmp_path; extid runs in process.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,79 @@ def test_uninstall_says_it_keeps_the_remote_ledgers_setting(
     rc, out, _ = extid_in(in_process, tmp_path / "first", "uninstall")
     assert rc == 0 and "kept extid.remote=origin (local)" in out
     assert config(tmp_path / "first", "extid.remote") == "origin"
+
+
+def test_install_remote_creates_the_ledger_ref_for_a_teammates_plain_install(
+    tmp_path: Path, in_process: InProcess
+) -> None:
+    """`extid install --remote origin` on a remote without a ledger creates the ref at once,
+    holding the clone's marks: a teammate's plain `extid install` before any allocation finds
+    it, and the two clones never print the same number."""
+    seed = setup_repo(tmp_path / "seed")
+    ExternalIDMapper(seed / STATE).record("TASK-0001", "jira", "PROJ-3")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "PROJ-3")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    first, second = clone(tmp_path, bare, "first"), clone(tmp_path, bare, "second")
+    rc, out, err = extid_in(in_process, first, "install", "--remote", "origin")
+    assert rc == 0, err
+    assert "remote ledger: refs/extid/ledger on origin (" in out and ") created at " in out, out
+    marks = git(bare, "cat-file", "blob", "refs/extid/ledger:marks.json").stdout
+    assert json.loads(marks) == {"jira:PROJ": 3}
+    rc, out, err = extid_in(in_process, second, "install")
+    assert rc == 0 and "remote ledger: on, origin has one" in out, err
+    got = [
+        ExternalIDMapper(c / STATE).allocate(f"TASK-00{i}2", "jira", "PROJ")
+        for i, c in enumerate([second, first, second])
+    ]
+    assert got == ["PROJ-4", "PROJ-5", "PROJ-6"]
+    rc, out, err = extid_in(in_process, first, "install", "--remote", "origin")
+    assert rc == 0 and " at " in out and "created" not in out, err  # there already
+
+
+def without_ledger(tmp_path: Path) -> Path:
+    """A remote with the state files committed and no ledger ref."""
+    setup_repo(tmp_path / "seed")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "seed"), str(bare))
+    return bare
+
+
+def install_remote(in_process: InProcess, where: Path) -> str:
+    """`extid install --remote origin`, checked (exit 0, no traceback): its one line on the
+    remote ledger."""
+    rc, out, err = extid_in(in_process, where, "install", "--remote", "origin")
+    assert rc == 0 and "Traceback" not in out + err, err
+    said = [line for line in out.splitlines() if line.startswith("remote ledger:")]
+    assert len(said) == 1, out
+    return said[0]
+
+
+def test_install_remote_out_of_reach_configures_it_and_leaves_creation_to_allocation(
+    tmp_path: Path, in_process: InProcess
+) -> None:
+    bare = without_ledger(tmp_path)
+    new = clone(tmp_path, bare)
+    bare.rename(tmp_path / "away.git")
+    said = install_remote(in_process, new)
+    assert "the first allocation creates the ledger ref" in said
+    assert config(new, "extid.remote") == "origin"
+    (tmp_path / "away.git").rename(bare)
+    assert ExternalIDMapper(new / STATE).allocate("TASK-0002", "jira", "PROJ") == "PROJ-1"
+    assert git(bare, "rev-parse", "--verify", "-q", "refs/extid/ledger").stdout.strip()
+
+
+def test_install_remote_refused_by_the_server_says_why_in_one_line_and_configures_it(
+    tmp_path: Path, in_process: InProcess
+) -> None:
+    bare = without_ledger(tmp_path)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'refs/extid/* is frozen for the audit' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    new = clone(tmp_path, bare)
+    said = install_remote(in_process, new)
+    assert "origin refused the update of refs/extid/ledger" in said
+    assert "frozen for the audit" in said
+    assert config(new, "extid.remote") == "origin"
+    assert git(bare, "rev-parse", "--verify", "-q", "refs/extid/ledger", check=False).returncode

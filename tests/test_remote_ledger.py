@@ -69,6 +69,10 @@ def remote_marks(bare: Path) -> dict[str, int]:
     return marks
 
 
+def pushes(bare: Path, ref: str = "refs/extid/ledger") -> int:
+    return int(git(bare, "rev-list", "--count", ref).stdout)
+
+
 def files(clone: Path) -> dict[str, bytes]:
     """Every byte extid keeps for this clone: the state files and the ledger's state."""
     paths = [*(clone / STATE).glob("*.json"), clone / ".git" / "extid-remote" / "state.json"]
@@ -126,6 +130,7 @@ def test_lease_hands_out_contiguous_numbers_and_other_clones_get_numbers_above(
     bare = make_bare(tmp_path)
     a = make_clone(tmp_path, "a", f"file://{bare}", in_process, "--lease-size", "5")
     b = make_clone(tmp_path, "b", f"file://{bare}", in_process, "--lease-size", "5")
+    installed = pushes(bare)  # the install created the ref
     ma, mb = mapper(a), mapper(b)
     first = [ma.allocate(f"TASK-A1-{i:04x}", "jira", "PROJ") for i in range(2)]
     assert first == ["PROJ-1", "PROJ-2"]
@@ -134,7 +139,7 @@ def test_lease_hands_out_contiguous_numbers_and_other_clones_get_numbers_above(
     assert rest == ["PROJ-3", "PROJ-4", "PROJ-5", "PROJ-11"]  # b holds 6..10
     assert remote_marks(bare) == {"jira:PROJ": 15}
     # Pushes: one per lease, not one per number.
-    assert git(bare, "rev-list", "--count", "refs/extid/ledger").stdout.strip() == "3"
+    assert pushes(bare) - installed == 3
 
 
 def test_record_raises_the_remote_mark(tmp_path: Path, in_process: InProcess) -> None:
@@ -317,6 +322,7 @@ def test_sigkill_during_the_push_never_issues_a_number_twice(
     hook.write_text("#!/bin/sh\nif [ -f slow ]; then touch pushing; sleep 1; fi\nexit 0\n")
     hook.chmod(0o755)
     (bare / "slow").touch()
+    created = git(bare, "rev-parse", "refs/extid/ledger").stdout  # by the install
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(a / STATE), "K1", "1"],
         stdout=subprocess.PIPE,
@@ -334,7 +340,7 @@ def test_sigkill_during_the_push_never_issues_a_number_twice(
     out, _ = child.communicate()
     assert child.returncode == -signal.SIGKILL and out == b""
     deadline = time.monotonic() + 60
-    while landed and git(bare, "rev-parse", "refs/extid/ledger", check=False).returncode:
+    while landed and git(bare, "rev-parse", "refs/extid/ledger").stdout == created:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     (bare / "slow").unlink()
@@ -358,10 +364,11 @@ def test_worktrees_share_the_clones_lease_and_a_custom_ref(
     a = make_clone(tmp_path, "a", str(bare), in_process, "--lease-size", "5", "--ledger-ref",
                    "refs/ids/ledger")  # fmt: skip
     git(a, "worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"))
+    installed = pushes(bare, "refs/ids/ledger")  # the install created the ref
     assert mapper(a).allocate("TASK-E01-0001", "jira", "PROJ") == "PROJ-1"
     # The linked worktree has its own state files (PROJ-1 unseen there) but the same lease.
     assert mapper(tmp_path / "wt").allocate("TASK-E01-0002", "jira", "PROJ") == "PROJ-2"
-    assert git(bare, "rev-list", "--count", "refs/ids/ledger").stdout.strip() == "1"
+    assert pushes(bare, "refs/ids/ledger") - installed == 1
 
 
 @pytest.mark.parametrize(

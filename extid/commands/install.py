@@ -63,13 +63,14 @@ def run(
         print(line)
     print("extid installed" + ("" if top is None else f" for {top}"))
     if top is not None:
-        for line in _remote_ledger(top, remote, ledger_ref, lease_size, no_remote):
+        directory = state_directory(top, state_dir)
+        for line in _remote_ledger(top, directory, remote, ledger_ref, lease_size, no_remote):
             print(line)
     return 0
 
 
 def _remote_ledger(
-    top: Path, remote: str | None, ref: str | None, lease: int | None, off: bool
+    top: Path, directory: Path, remote: str | None, ref: str | None, lease: int | None, off: bool
 ) -> list[str]:
     """The remote ledger's part: as asked (`--remote NAME ...`, `--no-remote`), else on where
     a remote already holds one (as `git lfs install` finds its server)."""
@@ -83,7 +84,7 @@ def _remote_ledger(
             )
         return probe.turn_off(top)
     if (remote, ref, lease) != (None, None, None):
-        return configure(top, remote, ref, lease)
+        return configure(top, directory, remote, ref, lease)
     return probe.turn_on(top)
 
 

@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repair",
         action="store_true",
         help="after a rollback or deletion of the ledger ref: push a tip holding both marks; "
-        "else raise the remote marks past numbers a renumbering issued here while offline",
+        "else raise the remote marks past numbers issued here alone (--offline, or a "
+        "renumbering while the remote was out of reach)",
     )
 
 
@@ -37,7 +38,10 @@ def run(state_dir: str | None, repair: bool = False) -> int:
     print(f"remote ledger: {remote.ref} on {remote.name} ({remote.push_url}) {where}")
     print(f"lease size {ledger.settings.lease}; last tip seen here: {(state.tip or '-')[:12]}")
     counters = mapper.counters()
-    names = {*marks, *state.leases}
+    # Noted as issued here alone and not yet under the remote marks (another clone's push
+    # may have raised them past since).
+    alone = {n: v for n, v in state.unpushed.items() if marks.get(n, 0) < v}
+    names = {*marks, *state.leases, *alone}
     for tool, value in counters.items():
         keys = value if isinstance(value, dict) else {None: value}
         names |= {mark_name(tool, key) for key in keys}
@@ -48,9 +52,13 @@ def run(state_dir: str | None, repair: bool = False) -> int:
         lease = state.leases.get(name)
         leased = f"leased {lease[0]}..{lease[1]}" if lease else "no lease"
         lag = max(mark - (next_in_files - 1), 0)
-        print(f"  {name}: remote mark {mark}, {leased}, files' next {next_in_files} (lag {lag})")
-    if state.unpushed:
-        issued = ", ".join(f"{name} {n}" for name, n in sorted(state.unpushed.items()))
+        behind = f", remote behind by {alone[name] - mark}" if name in alone else ""
+        print(
+            f"  {name}: remote mark {mark}, {leased}, files' next {next_in_files} "
+            f"(lag {lag}{behind})"
+        )
+    if alone:
+        issued = ", ".join(f"{name} {n}" for name, n in sorted(alone.items()))
         print(
             f"issued here while the remote was out of reach: {issued} (the next allocation, or "
             "`extid ledger --repair`, raises the remote marks past them)"

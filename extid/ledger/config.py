@@ -29,6 +29,10 @@ class LedgerError(ExtidError):
         self.what = what or message.split("; ")[0]
 
 
+class Unreachable(LedgerError):
+    """The remote ledger's remote cannot be reached now (a network or path problem)."""
+
+
 @dataclass
 class Settings:
     """The git config of the remote ledger, read in one `git config` call."""
@@ -92,9 +96,12 @@ def _absolute(cwd: Path, url: str) -> str:
     return os.path.normpath(os.path.join(top or str(cwd), url))
 
 
-def configure(top: Path, remote: str | None, ref: str | None, lease: int | None) -> list[str]:
+def configure(
+    top: Path, state_dir: Path, remote: str | None, ref: str | None, lease: int | None
+) -> list[str]:
     """`extid install --remote NAME [--ledger-ref REF] [--lease-size N]`: the local git config
-    of the remote ledger, checked before it is set; returns what it did."""
+    of the remote ledger, checked before it is set, and the ledger ref created on the remote
+    where it has none (with the marks of this clone's `state_dir`); returns what it did."""
     from .. import git
 
     values = {"extid.remote": remote, "extid.ledgerRef": ref, "extid.leaseSize": lease}
@@ -117,18 +124,26 @@ def configure(top: Path, remote: str | None, ref: str | None, lease: int | None)
     if remote is not None and git.config_unset(OPT_OUT_KEY, top, "local"):
         done.append(f"unset {OPT_OUT_KEY} (local): the remote ledger is on")
     from .remote import RemoteLedger
+    from .upkeep import clone_marks, create
 
     ledger = RemoteLedger.configured(top)
     assert ledger is not None
     try:
         with ledger.locked():
             tip = wire.remote_tip(ledger.repo, found)
-    except wire.Unreachable as e:
+        where = f"at {tip[:12]}" if tip else ""
+        if tip is None:
+            tip = create(ledger, clone_marks(state_dir)) or ledger.load().tip
+            where = f"created at {(tip or '?')[:12]}"
+    except (wire.Unreachable, Unreachable) as e:
+        what = getattr(e, "what", f"remote ledger: {found.name} not reachable now ({e})")
         return [
             *done,
-            f"remote ledger: {found.name} not reachable now ({e}); allocate --offline meanwhile",
+            f"{what}; allocate --offline meanwhile (the first allocation creates the ledger "
+            "ref if the remote has none)",
         ]
-    where = f"at {tip[:12]}" if tip else "not created yet (the first allocation creates it)"
+    except LedgerError as e:  # refused, or deleted since this clone last saw it: the way on
+        return [*done, str(e).replace("nothing was allocated; ", "")]
     return [*done, f"remote ledger: {settings.ref} on {found.name} ({found.push_url}) {where}"]
 
 
@@ -137,7 +152,7 @@ def configure(top: Path, remote: str | None, ref: str | None, lease: int | None)
 
 def unreachable(remote: wire.Remote, detail: str) -> LedgerError:
     what = f"remote ledger: cannot reach {remote.name} ({detail})"
-    return LedgerError(
+    return Unreachable(
         f"{what}; nothing was allocated; retry when it is reachable, or use --offline to "
         "allocate from this clone alone",
         what,

@@ -36,9 +36,24 @@ def issue(
     """For each (tool, key): `count` consecutive numbers from at least `floor` ({(tool, key):
     (floor, count)}) above the local `marks` (recorded there as issued) and, with a `remote`
     ledger, reserved on it (one push for all, or none where this clone's lease holds them);
-    the first of each."""
+    the first of each. An `offline` remote ledger only notes them as issued here alone (before
+    the files are written), for the next push of this clone to raise the remote marks past."""
     firsts = issue_locally(marks, wants)
-    return firsts if remote is None else reserve_remotely(marks, remote, wants, firsts)
+    if remote is None:
+        return firsts
+    if remote.offline:
+        remote.note_unpushed(issued_marks(wants, firsts))
+        return firsts
+    return reserve_remotely(marks, remote, wants, firsts)
+
+
+def issued_marks(
+    wants: dict[CounterKey, tuple[int, int]], firsts: dict[CounterKey, int]
+) -> dict[str, int]:
+    """The remote ledger's names of the counters, each with the last number issued."""
+    from .remote import mark_name
+
+    return {mark_name(*k): firsts[k] + count - 1 for k, (_, count) in wants.items()}
 
 
 def issue_locally(
@@ -88,7 +103,6 @@ def renumbering_reserve(ledger: Ledger | None, remote: RemoteLedger | None) -> R
     call; a hold already open in this thread is joined) and the `remote` ledger. A remote that
     cannot reserve costs one line on stderr, and the numbers come from the local floor alone;
     they are noted for the next push to raise the remote marks past them."""
-    from .remote import mark_name
 
     def reserve(wants: dict[CounterKey, tuple[int, int]]) -> dict[CounterKey, int]:
         with ledger.hold() if ledger is not None else contextlib.nullcontext() as marks:
@@ -99,8 +113,7 @@ def renumbering_reserve(ledger: Ledger | None, remote: RemoteLedger | None) -> R
             except ExtidError as e:  # LedgerError and the private repository's own errors
                 what = getattr(e, "what", str(e))
                 assert remote is not None
-                issued = {mark_name(*k): firsts[k] + c - 1 for k, (_, c) in wants.items()}
-                _note_unpushed(remote, issued)
+                _note_unpushed(remote, issued_marks(wants, firsts))
                 numbers = ", ".join(_describe(k, firsts[k], c) for k, (_, c) in wants.items())
                 print(
                     f"extid: warning: {what}; renumbered {numbers} reserved in this clone only: "

@@ -55,8 +55,8 @@ class LocalState:
     #: earlier versions), any others as `more` {name: [low, high]}.
     pending: dict[str, Any] | None = None
     leases: dict[str, list[int]] = field(default_factory=dict)  # name -> [next, last]
-    #: Numbers a renumbering issued here while the remote was out of reach: the next push
-    #: raises the remote marks past them.
+    #: Numbers issued here without the remote (`--offline`, or a renumbering while it was
+    #: out of reach): the next push raises the remote marks past them.
     unpushed: dict[str, int] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
@@ -98,6 +98,8 @@ class RemoteLedger:
         self.state_path = self.directory / "state.json"
         self.remote = remote
         self.settings = settings
+        #: `--offline`: numbers are noted as issued here alone, not reserved (`issue`).
+        self.offline = False
         self._lock = DirLock(self.directory / "ledger.lock", timeout_setting())
 
     @classmethod
@@ -172,17 +174,26 @@ class RemoteLedger:
             rest = {n: w for n, w in wants.items() if n not in got}
             if rest:
                 got |= self.push_marks(state, rest)
+            elif state.unpushed:
+                # The lease gave them: numbers issued here alone go up now if the remote is
+                # in reach, else they stay noted for the next push.
+                with contextlib.suppress(LedgerError):
+                    self.push_marks(state, {})
             self.save(state)
             return got
 
     def raise_mark(self, tool: str, key: str | None, number: int) -> None:
-        """Raise the remote mark of `tool`/`key` to at least `number` (`record`)."""
+        """Raise the remote mark of `tool`/`key` to at least `number` (`record`); offline,
+        note it for the next push."""
+        if self.offline:
+            self.note_unpushed({mark_name(tool, key): number})
+            return
         with self.locked() as state:
             self.push_marks(state, {mark_name(tool, key): (number, 0)})
 
     def note_unpushed(self, marks: dict[str, int]) -> None:
-        """Numbers issued here without the remote (a renumbering while it was out of reach):
-        the next push of this clone raises the remote marks past them."""
+        """Numbers issued here without the remote (`--offline`, or a renumbering while it was
+        out of reach): the next push of this clone raises the remote marks past them."""
         with self.locked() as state:
             for name, number in marks.items():
                 state.unpushed[name] = max(state.unpushed.get(name, 0), number)
@@ -191,7 +202,8 @@ class RemoteLedger:
     def push_marks(self, state: LocalState, wants: dict[str, tuple[int, int]]) -> dict[str, int]:
         """Reserve, in one push, `count` numbers (at least a lease) of each name from `floor`
         up (count 0: only raise the mark to `floor`); the first of each. The first `count` are
-        the caller's, the rest stay leased to this clone."""
+        the caller's, the rest stay leased to this clone. Numbers noted as issued here alone go
+        up with them (with no `wants`, alone)."""
         deadline = time.monotonic() + self.settings.timeout
         for attempt in range(1_000_000):
             tip, marks = self.sync(state)
@@ -202,13 +214,15 @@ class RemoteLedger:
                 elif not count and marks.get(name, 0) >= floor:
                     got[name] = floor
             wants = {n: w for n, w in wants.items() if n not in got}
-            if not wants:
+            if not wants and not state.unpushed:
                 self.save(state)
                 return got
             blocks, new_marks = _plan(marks, state.unpushed, wants, self.settings.lease)
             what = ", ".join(f"{n} {lo}..{hi}" if hi >= lo else n for n, (lo, hi) in blocks.items())
+            what = what or "issued alone: " + ", ".join(sorted(state.unpushed))
             commit = wire.build(self.repo, new_marks, parents(tip), message(what, 0, -1))
-            state.set_pending(commit, blocks)
+            if blocks:  # only marks (numbers issued alone): no lease to reclaim after a kill
+                state.set_pending(commit, blocks)
             self.save(state)  # before the push: a kill after it landed is noticed next time
             try:
                 contended = wire.push(self.repo, self.remote, commit, tip)
