@@ -128,3 +128,12 @@ def test_the_original_tools_lock_and_temp_files_are_strays(repo: Path) -> None:
         f".claude/state/{M}",
     ]
     assert "is tracked by git" not in run_extid("doctor", cwd=repo).stdout
+
+
+def test_state_dirs_reads_the_patterns_install_writes(tmp_path: Path) -> None:
+    from extid.setup.attributes import ensure, state_dirs
+
+    ensure(tmp_path, [f'we*ird [1] "q"/state/{M}', f"my ids/state/{C}", M])
+    with (tmp_path / ".gitattributes").open("a") as f:
+        f.write(f"/anchored/ids/{M} merge=extid\n*.png binary\nother/x.json merge=extid\n")
+    assert state_dirs(tmp_path) == ['we*ird [1] "q"/state', "my ids/state", "", "anchored/ids"]

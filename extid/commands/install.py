@@ -97,11 +97,9 @@ def state_directory(top: Path, state_dir: str | None) -> Path:
 
     if state_dir or os.environ.get("EXTID_STATE_DIR") or configured_state_dir(top):
         return resolve_state_dir(state_dir)
-    from ..setup.statedir import not_installed, recorded_elsewhere
+    from ..setup.statedir import refuse_unrecorded
 
-    elsewhere = recorded_elsewhere(top)
-    if elsewhere is not None:
-        raise not_installed(elsewhere)
+    refuse_unrecorded(top)
     return usable_dir(top / ".claude" / "state")
 
 

@@ -145,7 +145,7 @@ def state_dirs(top: Path) -> list[str]:
         if ours_line is None or not ours_line[1]:
             continue
         path = re.sub(r"\\(.)", r"\1", ours_line[0])  # the wildcard escapes `pattern` adds
-        directory, _, name = path.rpartition("/")
+        directory, _, name = path.lstrip("/").rpartition("/")  # a leading / anchors only
         if name in (MAPPING_FILE, COUNTERS_FILE) and directory not in found:
             found.append(directory)
     return found

@@ -81,9 +81,13 @@ def recorded_elsewhere(top: Path) -> str | None:
     return (found[0] or ".") if found else None
 
 
-def not_installed(where: str) -> ExtidError:
-    """The one line for a command that would start an empty registry at the default."""
-    return ExtidError(
+def refuse_unrecorded(top: Path) -> None:
+    """Refuse a command that would start an empty registry at the default while
+    `.gitattributes` records it elsewhere (`recorded_elsewhere`), naming `extid install`."""
+    where = recorded_elsewhere(top)
+    if where is None:
+        return
+    raise ExtidError(
         f"{where}: .gitattributes names this repository's registry there, but this clone "
         f"looks in {DEFAULT} (extid.stateDir is not set): run `extid install` (it sets "
         f"extid.stateDir = {where})"

@@ -41,11 +41,9 @@ def _resolve(explicit: str | os.PathLike[str] | None) -> Path:
     configured = configured_state_dir(top)
     if configured:
         return _checked_setting(str(top / configured), STATE_DIR_KEY, cwd, top)
-    from ..setup.statedir import not_installed, recorded_elsewhere
+    from ..setup.statedir import refuse_unrecorded
 
-    elsewhere = recorded_elsewhere(top)
-    if elsewhere is not None:  # an empty registry here would issue the numbers again
-        raise not_installed(elsewhere)
+    refuse_unrecorded(top)  # an empty registry at the default would issue the numbers again
     # A branch can commit `.claude` or `.claude/state` as a symlink to anywhere.
     return _checked_setting(str(top / ".claude" / "state"), "the state directory", cwd, top)
 
