@@ -1,6 +1,7 @@
 """Adopting a repository: what git tracks in the state directory that it should not (the
-lock, backups, quarantined and temp files), and the state files found there brought to
-extid's canonical form. `install`, `doctor` and `repair` call these in a line or two."""
+locks, backups, quarantined and temp files, extid's or the original tool's), and the state
+files found there brought to extid's canonical form. `install`, `doctor` and `repair` call
+these in a line or two."""
 
 from __future__ import annotations
 
@@ -10,10 +11,7 @@ from pathlib import Path
 
 from . import git
 from .store import Store
-from .store.maintenance import GITIGNORE
-
-#: The names the state `.gitignore` keeps out of git: one definition, its own lines.
-STRAY_PATTERNS = tuple(line for line in GITIGNORE.splitlines() if not line.startswith("#"))
+from .store.maintenance import IGNORED as STRAY_PATTERNS
 
 
 def stray_tracked(top: Path, state_dir: Path) -> list[str]:

@@ -98,6 +98,9 @@ def state_directory(top: Path, state_dir: str | None) -> Path:
 
     if state_dir or os.environ.get("EXTID_STATE_DIR") or configured_state_dir(top):
         return resolve_state_dir(state_dir)
+    from ..setup.statedir import refuse_unrecorded
+
+    refuse_unrecorded(top)
     return usable_dir(top / ".claude" / "state")
 
 
@@ -123,16 +126,42 @@ def install(
     from ..setup import attributes, driver
 
     python = python or driver.recorded_python()
+    found = [] if top is None else _find_registry(top, state_dir)  # may refuse: before any change
     done = driver.configure(top, scope, python)
     if top is None:
         return done
     directory = state_directory(top, state_dir)
-    done += _remember(top, directory, state_dir)
+    done += found + _remember(top, directory, state_dir)
     done += attributes.ensure(top, attributes.state_paths(top, directory))
     done += _prepare_state(top, directory)
     if hooks:
         done += _install_hooks(top, python)
     return done
+
+
+def _find_registry(top: Path, state_dir: str | None) -> list[str]:
+    """Where the registry is before this install: refused when a state directory named here
+    would leave it behind (`statedir.refuse_leaving`); without one, the directory
+    `.gitattributes` records taken as `extid.stateDir` in a clone that has none yet."""
+    import os
+
+    from .. import git
+    from ..setup.statedir import DEFAULT, recorded_elsewhere, refuse_leaving
+    from ..store.locate import STATE_DIR_KEY, configured_state_dir
+
+    configured = configured_state_dir(top)
+    if state_dir or os.environ.get("EXTID_STATE_DIR"):
+        try:
+            current = configured or recorded_elsewhere(top) or DEFAULT
+        except ExtidError:  # several recorded: the one named here is the user's choice
+            current = DEFAULT
+        refuse_leaving(top, top / current, state_directory(top, state_dir))
+        return []
+    found = None if configured else recorded_elsewhere(top)
+    if found is None:
+        return []
+    git.config_set(STATE_DIR_KEY, found, top, "local")
+    return [f"set {STATE_DIR_KEY} = {found} (local): .gitattributes records the registry there"]
 
 
 def _remember(top: Path, directory: Path, state_dir: str | None) -> list[str]:

@@ -8,6 +8,7 @@ case it is C-quoted (git 2.13 and newer); wildcard characters are escaped with a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,3 +126,26 @@ def remove(top: Path) -> list[str]:
     if removed:
         file.write_text("".join(kept), "utf-8")
     return [line.rstrip("\r\n") for line in removed]
+
+
+def state_dirs(top: Path) -> list[str]:
+    """The directories (relative to the top level, / separators, "" for the top) whose state
+    files the `merge=extid` lines name: where a clone's registry lives, as the repository
+    itself records it (`extid.stateDir` is the clone's own config, not tracked)."""
+    from ..document import COUNTERS_FILE, MAPPING_FILE
+
+    file = top / ATTRIBUTES_FILE
+    try:
+        text = file.read_text("utf-8", "replace")
+    except OSError:  # none (or unreadable): nothing recorded
+        return []
+    found: list[str] = []
+    for line in text.splitlines():
+        ours_line = _ours_pattern(line)
+        if ours_line is None or not ours_line[1]:
+            continue
+        path = re.sub(r"\\(.)", r"\1", ours_line[0])  # the wildcard escapes `pattern` adds
+        directory, _, name = path.lstrip("/").rpartition("/")  # a leading / anchors only
+        if name in (MAPPING_FILE, COUNTERS_FILE) and directory not in found:
+            found.append(directory)
+    return found

@@ -41,6 +41,9 @@ def _resolve(explicit: str | os.PathLike[str] | None) -> Path:
     configured = configured_state_dir(top)
     if configured:
         return _checked_setting(str(top / configured), STATE_DIR_KEY, cwd, top)
+    from ..setup.statedir import refuse_unrecorded
+
+    refuse_unrecorded(top)  # an empty registry at the default would issue the numbers again
     # A branch can commit `.claude` or `.claude/state` as a symlink to anywhere.
     return _checked_setting(str(top / ".claude" / "state"), "the state directory", cwd, top)
 
@@ -54,7 +57,8 @@ def usable_dir(path: Path) -> Path:
                 inside = "there" if place == path else f"in {path}"
                 raise ExtidError(
                     f"{place}: is not a directory, and extid keeps its state files {inside}: "
-                    "rename or remove it (or choose another place: `extid install --state-dir`)"
+                    "rename or remove it (keep the registry here: another --state-dir would start "
+                    "an empty one)"
                 )
             return path
     return path

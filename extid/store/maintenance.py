@@ -29,7 +29,12 @@ GITIGNORE = (
     "*.bak\n"
     "*.corrupt-*\n"
     ".*.tmp-*\n"
+    "# the original tool's (guardkit): `<file>.lock` locks and `.tmp_*.json` temp files\n"
+    "*.lock\n"
+    ".tmp_*.json\n"
 )
+#: Its patterns, without the comments: what `adopt` finds tracked and untracks.
+IGNORED = tuple(line for line in GITIGNORE.splitlines() if not line.startswith("#"))
 
 
 def init(store: Store) -> list[Path]:
@@ -217,7 +222,7 @@ def _ensure_gitignore(path: Path) -> bool:
         atomic_write(path, GITIGNORE.encode())
         return True
     lines = data.decode("utf-8", "replace").splitlines()
-    missing = [line for line in GITIGNORE.splitlines()[1:] if line not in lines]
+    missing = [line for line in IGNORED if line not in lines]
     if missing:
         text = data.decode("utf-8", "replace")
         text += ("" if text.endswith("\n") or not text else "\n") + "\n".join(missing) + "\n"
