@@ -65,6 +65,14 @@ def in_operation(start: str | Path | None = None) -> bool:
     return found is not None and any((found / m).exists() for m in OPERATION_MARKERS)
 
 
+def concluding(start: str | Path | None = None) -> bool:
+    """Whether the next commit concludes a merge, cherry-pick or revert (git's `MERGE_HEAD`,
+    `CHERRY_PICK_HEAD` or `REVERT_HEAD` exists): a commit git's prepare-commit-msg hook sees
+    whatever `--no-verify` skipped."""
+    found = git_dir(start)
+    return found is not None and any((found / m).exists() for m in OPERATION_MARKERS[:3])
+
+
 def rebasing(top: str | Path | None = None) -> bool:
     """Whether a rebase is in progress. There git's "ours" is the upstream being rebased onto
     and "theirs" the user's own commit, and the way on is `git rebase --continue`, not a
