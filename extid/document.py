@@ -382,7 +382,13 @@ def _check_envelope_bytes(data: bytes, name: str) -> None:
         raise ParseError(name, "", "file is empty")
     line = conflict_marker_line(data)
     if line is not None:
-        fix = "run `extid resolve` while the merge is in progress, else `extid repair`"
+        # `extid repair` refuses a restore from the backup that would lose the entries
+        # between the markers, so outside a merge the markers come out by hand
+        fix = (
+            "run `extid resolve` while git's merge is in progress; once committed, edit out the "
+            "markers keeping both sides' entries (`extid repair --dry-run` shows what restoring "
+            "the backup would lose)"
+        )
         where = f"line {line}"
         raise ParseError(name, where, "unresolved merge conflict (conflict marker)", fix=fix)
 

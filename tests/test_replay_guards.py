@@ -47,9 +47,12 @@ def test_rebase_continue_that_drops_a_mapping_is_refused_before_the_commit(
     lost = "TASK-bbbb" if kept == "ours" else "TASK-aaaa"
     assert refused.returncode != 0, refused.stderr
     assert f"jira PROJ-1 of {lost} on" in refused.stderr, refused.stderr
-    assert f"`git checkout -m -- {MAPPING}`, then `extid resolve` and `git rebase --continue`" in (
-        refused.stderr
-    )
+    assert (
+        f"`git checkout -m -- {MAPPING}`, then `extid resolve --renumber` (or `--ours`/`--theirs`)"
+        " and `git rebase --continue`"
+    ) in refused.stderr
+    # plain `extid resolve` would leave the collision conflicted: the fix names what works
+    assert "then `extid resolve` and" not in refused.stderr
     assert "Traceback" not in refused.stderr
     # nothing committed, nothing moved: the rebase is still stopped on the pick
     assert git(mine, "rev-parse", "HEAD").stdout == head
