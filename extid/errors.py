@@ -142,6 +142,15 @@ class Problem(namedtuple("Problem", ["file", "where", "message"])):
 
 class ParseProblem(Problem):
     """A file that could not be read as a state file at all (a `ParseError`, or refused before
-    parsing): `check --json` lists it under `parse_errors`, as check-jsonschema does."""
+    parsing): `check --json` lists it under `parse_errors`, as check-jsonschema does.
 
-    __slots__ = ()
+    No `__slots__`: `fix` (the ParseError's, which `message` ends in) is kept apart for doctor,
+    whose lines put the fix on a line of its own."""
+
+    fix: str = ""
+
+    def problem(self) -> str:
+        """The line without its fix (all of it when the fix is not known)."""
+        tail = f"; {self.fix}"
+        text = str(self)
+        return text[: -len(tail)] if self.fix and text.endswith(tail) else text

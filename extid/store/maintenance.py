@@ -96,6 +96,16 @@ def _repair_plan(store: Store, keep: Sequence[str]) -> list[str]:
     return actions
 
 
+def repair_would_lose(store: Store) -> bool:
+    """Whether `repair` (without `--accept-loss`) would refuse to restore the corrupt files:
+    the restore would lose something (read only, as `--dry-run`)."""
+    try:
+        loaded, broken = store._read_both()
+        return bool(broken) and bool(recovery.plan(store.paths(), loaded, broken).lost)
+    except ExtidError:  # a file repair leaves to the user: its own message says so
+        return False
+
+
 def settle(state: State, keep: Sequence[str], reserve: Reserve | None = None) -> list[str]:
     """Committed collisions (an external ID held by two tasks): the task in `keep`, else the
     one `merge.keeper_order` names, keeps it; the others get fresh numbers (through `reserve`,
