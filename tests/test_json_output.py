@@ -181,3 +181,15 @@ def test_doctor_json_gives_a_corrupt_file_its_fix(
         assert f"         fix: {found['fix']}\n" in text.stdout
         assert {p: p.read_bytes() for p in mapping.parent.iterdir() if p.is_file()} == before
         assert in_process("repair").returncode == 1  # and repair indeed refuses
+
+
+def test_repair_accept_loss_says_each_loss_once(registry: Path, in_process: InProcess) -> None:
+    """repair printed what recovery did as its actions and, again, as warnings on stderr."""
+    mapping = registry / MAPPING
+    mapping.with_name(mapping.name + ".bak").write_bytes(b'{"mappings": {')
+    mapping.write_bytes(mapping.read_bytes()[:30])
+    result = in_process("repair", "--accept-loss")
+    assert result.returncode == 0, result.stderr
+    lost = [line for line in result.stdout.splitlines() if line.startswith("lost ")]
+    assert lost and all(line not in result.stderr for line in lost), result.stderr
+    assert "was corrupt" in result.stdout and "was corrupt" not in result.stderr

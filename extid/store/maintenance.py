@@ -59,9 +59,11 @@ def repair(
     if dry_run:
         return _repair_plan(store, keep)
     with store.lock():
-        store.recovered = []
-        state = store._load_locked(accept_loss=accept_loss)
-        actions = list(store.recovered)
+        store.recovered = actions = []
+        try:
+            state = store._load_locked(accept_loss=accept_loss)
+        finally:
+            store.recovered = None
         with store._holding_ledger(state):  # a renumbering issues its numbers there
             settled = settle(state, keep, renumbering_reserve(store.state_dir))
             if settled:
