@@ -22,6 +22,7 @@ from git_helpers import (
     push_branch,
     setup_repo,
     teammate,
+    without_hooks,
 )
 
 
@@ -131,18 +132,7 @@ def test_check_against_ref_for_pull_requests(tmp_path: Path) -> None:
     git(repo, "checkout", "-q", "pr")
     _refused(extid(repo, "check", "--against", "main"), "HEAD does not contain main")
     # GitHub's merge button, or a merge without the driver: the PR's side of the files wins
-    git(
-        repo,
-        "-c",
-        "core.hooksPath=/dev/null",
-        "merge",
-        "-q",
-        "-s",
-        "ours",
-        "-m",
-        "merge main",
-        "main",
-    )
+    ok(without_hooks(repo, "merge", "-q", "-s", "ours", "-m", "merge main", "main"))
     _refused(
         extid(repo, "check", "--against", "main"),
         "jira PROJ-1 of TASK-cafe on main is missing",

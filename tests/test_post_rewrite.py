@@ -25,6 +25,7 @@ from git_helpers import (
     ok,
     setup_repo,
     stopped_pull,
+    without_hooks,
 )
 
 Allocate = Callable[..., str]
@@ -192,7 +193,7 @@ def test_a_lost_mapping_whose_id_is_free_is_recorded_again(tmp_path: Path) -> No
     mapping nobody else holds: `extid record` with its ID is the way back."""
     repo = setup_repo(tmp_path / "repo")
     diverge_in_one_clone(repo)  # TASK-beef PROJ-1 on side, TASK-cafe PROJ-2 on main
-    git(repo, "-c", "core.hooksPath=/dev/null", "merge", "-q", "-s", "ours", "--no-edit", "side")
+    assert without_hooks(repo, "merge", "-q", "-s", "ours", "--no-edit", "side").returncode == 0
     report = extid(repo, "post-merge")
     assert report.returncode == 1
     assert "put it back (`extid record TASK-beef jira PROJ-1`) and commit" in report.stderr

@@ -23,6 +23,7 @@ from git_helpers import (
     ok,
     setup_repo,
     stopped_pull,
+    without_hooks,
 )
 from git_helpers import allocate as allocate_in
 
@@ -155,18 +156,7 @@ def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path)
     # the branch merged main keeping its own files (no extid hook ran, as where it is not
     # installed): merging main again finds nothing to merge
     git(repo, "checkout", "-q", "side")
-    git(
-        repo,
-        "-c",
-        "core.hooksPath=/dev/null",
-        "merge",
-        "-q",
-        "-s",
-        "ours",
-        "-m",
-        "merge main",
-        "main",
-    )
+    ok(without_hooks(repo, "merge", "-q", "-s", "ours", "-m", "merge main", "main"))
     out = extid(repo, "check", "--against", base)
     assert out.returncode == 1
     assert "jira PROJ-2 of TASK-cafe" in out.stdout
@@ -174,18 +164,7 @@ def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path)
     assert "`git reset --keep HEAD^`, then `git merge" in out.stdout
     # a pull request's merge commit (first parent: the base) made without the driver
     git(repo, "checkout", "-q", "--detach", base)
-    git(
-        repo,
-        "-c",
-        "core.hooksPath=/dev/null",
-        "merge",
-        "-q",
-        "-s",
-        "ours",
-        "-m",
-        "merge side",
-        "side~1",
-    )
+    ok(without_hooks(repo, "merge", "-q", "-s", "ours", "-m", "merge side", "side~1"))
     out = extid(repo, "check", "--against", base)
     assert out.returncode == 1
     assert "jira PROJ-1 of TASK-beef" in out.stdout
