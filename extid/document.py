@@ -23,7 +23,7 @@ import stat
 from collections import namedtuple
 
 from . import strict
-from .errors import ParseError
+from .errors import MARKERS_FIX, ParseError
 from .ids import INTERNAL_ID_RE, TOOLS
 from .strict import MAX_DEPTH
 
@@ -382,15 +382,10 @@ def _check_envelope_bytes(data: bytes, name: str) -> None:
         raise ParseError(name, "", "file is empty")
     line = conflict_marker_line(data)
     if line is not None:
-        # `extid repair` refuses a restore from the backup that would lose the entries
-        # between the markers, so outside a merge the markers come out by hand
-        fix = (
-            "run `extid resolve` while git's merge is in progress; once committed, edit out the "
-            "markers keeping both sides' entries (`extid repair --dry-run` shows what restoring "
-            "the backup would lose)"
-        )
         where = f"line {line}"
-        raise ParseError(name, where, "unresolved merge conflict (conflict marker)", fix=fix)
+        raise ParseError(
+            name, where, "unresolved merge conflict (conflict marker)", fix=MARKERS_FIX
+        )
 
 
 def kind_of(obj: Any, name: str = "") -> Kind | None:

@@ -87,6 +87,13 @@ class ValidationError(ExtidError):
 #: (`HAND_FIX` where `extid check` itself is speaking).
 REPAIR_FIX = "run `extid repair` to restore it from its backup or git"
 EDIT_FIX = "fix it by hand: `extid check` lists every problem"
+#: `extid repair` refuses a restore that loses the entries between the markers: outside a
+#: merge they come out by hand.
+MARKERS_FIX = (
+    "run `extid resolve` while git's merge is in progress; once committed, edit out the markers "
+    "keeping both sides' entries (`extid repair --dry-run` shows what restoring the backup would "
+    "lose)"
+)
 HAND_FIX = "edit it by hand: it parses, so `extid repair` leaves it to you"
 
 
