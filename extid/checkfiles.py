@@ -132,7 +132,9 @@ def check_paths(paths: Iterable[str], read: Callable[[str], bytes] = read_file) 
 
 def _as_problem(path: str, e: ExtidError) -> Problem:
     if isinstance(e, ParseError):
-        return ParseProblem(path, e.where, e.said)
+        problem = ParseProblem(path, e.where, e.said)
+        problem.fix = e.fix or ""
+        return problem
     message = str(e)
     return ParseProblem(
         path, "", message[len(path) + 2 :] if message.startswith(path + ": ") else message

@@ -11,7 +11,8 @@ from . import git
 from .document import COUNTERS, MAPPING
 from .errors import ExtidError, Problem
 from .gitcheck import docs_at, pairs, validate_version
-from .guards import kept, lost_mappings
+from .guards import held, kept, lost_mappings
+from .ids import KEYED_TOOLS
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
@@ -142,11 +143,28 @@ def _lost_mappings(
     )
     problems: list[Problem] = []
     for pair in groups:
+        now = docs_at(pair, blobs, "HEAD")[0]
         problems += lost_mappings(
-            docs_at(pair, blobs, "HEAD")[0],
+            now,
             [(label, docs_at(pair, blobs, rev)[0]) for label, rev in (a, b)],
             docs_at(pair, blobs, base)[0] if base else None,
             pair.shown[MAPPING],
-            f"{where(pair.rel[MAPPING])}: put it back (`extid record`) and commit",
+            _put_back(where(pair.rel[MAPPING]), {(t, v) for (_, t), (v, _) in held(now).items()}),
         )
     return problems
+
+
+def _put_back(where: str, taken: set[tuple[str, str]]) -> Callable[[str, str, str], str]:
+    """Each lost mapping's way back: recorded again while its ID is free; once another task
+    holds it (the result kept that task's), a new number for the task (`record` would refuse)."""
+
+    def fix(task: str, tool: str, value: str) -> str:
+        if (tool, value) not in taken:
+            return f"{where}: put it back (`extid record {task} {tool} {value}`) and commit"
+        project = f" --project {value.rpartition('-')[0]}" if tool in KEYED_TOOLS else ""
+        return (
+            f"{where}; {value} is another task's now: give {task} a new number "
+            f"(`extid allocate {task} {tool}{project}`) and commit"
+        )
+
+    return fix

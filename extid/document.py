@@ -23,7 +23,7 @@ import stat
 from collections import namedtuple
 
 from . import strict
-from .errors import ParseError
+from .errors import MARKERS_FIX, ParseError
 from .ids import INTERNAL_ID_RE, TOOLS
 from .strict import MAX_DEPTH
 
@@ -382,9 +382,10 @@ def _check_envelope_bytes(data: bytes, name: str) -> None:
         raise ParseError(name, "", "file is empty")
     line = conflict_marker_line(data)
     if line is not None:
-        fix = "run `extid resolve` while the merge is in progress, else `extid repair`"
         where = f"line {line}"
-        raise ParseError(name, where, "unresolved merge conflict (conflict marker)", fix=fix)
+        raise ParseError(
+            name, where, "unresolved merge conflict (conflict marker)", fix=MARKERS_FIX
+        )
 
 
 def kind_of(obj: Any, name: str = "") -> Kind | None:

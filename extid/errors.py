@@ -87,6 +87,13 @@ class ValidationError(ExtidError):
 #: (`HAND_FIX` where `extid check` itself is speaking).
 REPAIR_FIX = "run `extid repair` to restore it from its backup or git"
 EDIT_FIX = "fix it by hand: `extid check` lists every problem"
+#: `extid repair` refuses a restore that loses the entries between the markers: outside a
+#: merge they come out by hand.
+MARKERS_FIX = (
+    "run `extid resolve` while git's merge is in progress; once committed, edit out the markers "
+    "keeping both sides' entries (`extid repair --dry-run` shows what restoring the backup would "
+    "lose)"
+)
 HAND_FIX = "edit it by hand: it parses, so `extid repair` leaves it to you"
 
 
@@ -142,6 +149,15 @@ class Problem(namedtuple("Problem", ["file", "where", "message"])):
 
 class ParseProblem(Problem):
     """A file that could not be read as a state file at all (a `ParseError`, or refused before
-    parsing): `check --json` lists it under `parse_errors`, as check-jsonschema does."""
+    parsing): `check --json` lists it under `parse_errors`, as check-jsonschema does.
 
-    __slots__ = ()
+    No `__slots__`: `fix` (the ParseError's, which `message` ends in) is kept apart for doctor,
+    whose lines put the fix on a line of its own."""
+
+    fix: str = ""
+
+    def problem(self) -> str:
+        """The line without its fix (all of it when the fix is not known)."""
+        tail = f"; {self.fix}"
+        text = str(self)
+        return text[: -len(tail)] if self.fix and text.endswith(tail) else text

@@ -110,7 +110,11 @@ def _remerge_fix(op: Operation, rel: str, hand_resolved: set[str]) -> str:
     only by doing the operation again."""
     if rel in hand_resolved:
         then = " and `git rebase --continue`" if op.verb == "rebase" else ""
-        return f"merge it again: `git checkout -m -- {rel}`, then `extid resolve`{then}"
+        # plain `extid resolve` leaves a collision conflicted again: name what settles one
+        return (
+            f"merge it again: `git checkout -m -- {rel}`, then `extid resolve --renumber` "
+            f"(or `--ours`/`--theirs`){then}"
+        )
     return (
         f"the {op.verb} took one side's file without merging it (`-s ours`, `-X ours`/`theirs`, "
         f"or no extid merge driver): `git {op.verb} --abort`, then {op.verb} again without "

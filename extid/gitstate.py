@@ -65,6 +65,17 @@ def in_operation(start: str | Path | None = None) -> bool:
     return found is not None and any((found / m).exists() for m in OPERATION_MARKERS)
 
 
+def concluding(start: str | Path | None = None) -> bool:
+    """Whether the next commit concludes a merge, cherry-pick or revert (git's `MERGE_HEAD`,
+    `CHERRY_PICK_HEAD` or `REVERT_HEAD` exists): a commit git's prepare-commit-msg hook sees
+    whatever `--no-verify` skipped. Not during a rebase, whose picks git commits with
+    `CHERRY_PICK_HEAD` set: a stopped pick is `replayed_commit`'s, and what a rebase drops on
+    purpose the post-rewrite hook settles."""
+    found = git_dir(start)
+    markers = OPERATION_MARKERS[:3]
+    return found is not None and any((found / m).exists() for m in markers) and not rebasing(start)
+
+
 def rebasing(top: str | Path | None = None) -> bool:
     """Whether a rebase is in progress. There git's "ours" is the upstream being rebased onto
     and "theirs" the user's own commit, and the way on is `git rebase --continue`, not a

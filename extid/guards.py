@@ -16,6 +16,7 @@ from .model import iter_counters
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .model import CounterKey
@@ -70,10 +71,11 @@ def lost_mappings(
     sides: list[tuple[str, Any]],
     base: Any,
     name: str,
-    fix: str,
+    fix: str | Callable[[str, str, str], str],
 ) -> list[Problem]:
     """Mappings of the two `sides` ((label, inner mappings)) that `result` lost, other than those
-    the other side deleted or changed against `base` (None: no common ancestor)."""
+    the other side deleted or changed against `base` (None: no common ancestor). `fix`: the way
+    back, or a function of (task, tool, external ID) giving each mapping's."""
     got = held(result)
     values = {value for value, _ in got.values()}
     was = {k: value for k, (value, _) in held(base).items()}
@@ -92,7 +94,8 @@ def lost_mappings(
                 Problem(
                     name,
                     jpath(jpath("$.mappings", spelled), tool),
-                    f"{tool} {value} of {spelled} on {label} is missing from the result ({fix})",
+                    f"{tool} {value} of {spelled} on {label} is missing from the result "
+                    f"({fix(spelled, tool, value) if callable(fix) else fix})",
                 )
             )
     return problems

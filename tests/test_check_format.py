@@ -60,14 +60,50 @@ def test_check_reports_every_problem_of_every_file(tmp_path: Path, in_process: I
     assert {p: p.read_bytes() for p in before} == before
 
 
+MARKERS = ("<<<<<<<", "=======", ">>>>>>>")
+
+
 def test_check_names_conflict_markers(tmp_path: Path, in_process: InProcess) -> None:
     m, _ = write_state(tmp_path / "s")
     m.write_text('{\n<<<<<<< ours\n  "a": 1\n=======\n  "a": 2\n>>>>>>> theirs\n}\n')
     result = in_process("check", str(m))
     assert result.stdout == (
         f"{m}: line 2: unresolved merge conflict (conflict marker); run `extid resolve` while "
-        "the merge is in progress, else `extid repair`\n"
+        "git's merge is in progress; once committed, edit out the markers keeping both sides' "
+        "entries (`extid repair --dry-run` shows what restoring the backup would lose)\n"
     )
+
+
+def test_committed_conflict_markers_name_a_fix_that_works(tmp_path: Path) -> None:
+    """A line merge committed with its markers (no driver, no hooks): `extid resolve` finds no
+    merge to resolve and `extid repair` refuses a restore that loses the entries between the
+    markers, so check names neither alone as the fix; taking the markers out does it."""
+    from conftest import git
+    from git_helpers import MAPPING as REL
+    from git_helpers import allocate, commit, extid, setup_repo, without_hooks
+
+    repo = setup_repo(tmp_path / "repo", install=False, hooks=False)
+    allocate(repo, "TASK-aaaa", "jira", "PROJ")
+    commit(repo, "a")
+    git(repo, "checkout", "-q", "-b", "side")
+    allocate(repo, "TASK-bbbb", "github")
+    commit(repo, "b")
+    git(repo, "checkout", "-q", "main")
+    allocate(repo, "TASK-cccc", "linear", "TEAM")
+    commit(repo, "c")
+    without_hooks(repo, "merge", "-q", "side")
+    assert without_hooks(repo, "commit", "-qam", "markers").returncode == 0
+    before = (repo / REL).read_bytes()
+    checked = extid(repo, "check")
+    assert checked.returncode == 1 and "edit out the markers" in checked.stdout
+    assert "else `extid repair`" not in checked.stdout
+    assert extid(repo, "resolve").stdout == "extid: no conflicted state files to resolve\n"
+    assert extid(repo, "repair").returncode == 1  # it would lose TASK-bbbb or TASK-cccc
+    assert (repo / REL).read_bytes() == before
+    kept = [line for line in before.decode().splitlines(True) if line[:7] not in MARKERS]
+    (repo / REL).write_text("".join(kept).replace('"TEAM-1"\n', '"TEAM-1"\n    },\n'))
+    ok = extid(repo, "check")
+    assert ok.returncode == 0, ok.stdout
 
 
 def test_format_fixes_then_passes(tmp_path: Path, in_process: InProcess) -> None:

@@ -167,7 +167,8 @@ def test_repair_restores_and_reconciles(state_dir: Path, here: Cli) -> None:
     assert rc == 1 and "github 235" in err and "--accept-loss" in err and err.count("\n") == 1
     assert snapshot(state_dir) == before
     rc, out, err = here("repair", "--accept-loss")
-    assert rc == 0 and "restored from" in err and ".corrupt-" in err
+    assert rc == 0 and "restored from" in out and ".corrupt-" in out
+    assert "restored from" not in err  # said once, as repair's action
     assert "was corrupt" in out and "nothing to repair" not in out
     assert "lost the task of github 235" in out
     counters = json.loads((state_dir / COUNTERS_FILE).read_text())
@@ -199,7 +200,7 @@ def test_recovery_from_git_head(tmp_path: Path) -> None:
     assert result.returncode == 1 and "extid repair" in result.stderr  # a reader only reports
     assert snapshot(state_dir) == before
     result = run_extid("repair", cwd=tmp_path / "repo" / ".claude")
-    assert "restored from git HEAD:.claude/state/external_id_mapping.json" in result.stderr
+    assert "restored from git HEAD:.claude/state/external_id_mapping.json" in result.stdout
     result = run_extid("lookup", "TASK-E01-b2c4", cwd=tmp_path / "repo" / ".claude")
     assert result.returncode == 0 and "jira: PROJ-456" in result.stdout
 
@@ -345,7 +346,8 @@ def test_migrate_and_repair_in_process(state_dir: Path, capsys: pytest.CaptureFi
     assert "migrated unversioned -> 1.0" in cli(capsys, "--state-dir", s, "migrate")[1]
     (state_dir / MAPPING_FILE).write_bytes(b"{")
     rc, out, err = cli(capsys, "--state-dir", s, "repair")
-    assert rc == 0 and "was corrupt" in out and "restored from" in err
+    assert rc == 0 and "was corrupt" in out and "restored from" in out
+    assert "restored from" not in err  # said once, as repair's action
     (state_dir / MAPPING_FILE).write_bytes(b"{")
     (state_dir / (MAPPING_FILE + ".bak")).write_bytes(b"{")
     rc, out, err = cli(capsys, "--state-dir", s, "repair")

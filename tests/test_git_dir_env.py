@@ -130,7 +130,7 @@ def test_corrupt_file_is_restored_from_head_under_git_dir(
         backup.unlink()
     (apart / MAPPING).write_text('{"mappings": {"TASK-beef": ')  # torn: no .bak to restore
     result = ok(extid(here, "repair"))  # a writer: readers only report the torn file
-    assert f"git HEAD:{MAPPING}" in result.stderr
+    assert f"git HEAD:{MAPPING}" in result.stdout  # repair's own report (not also on stderr)
     looked_up = ok(extid(here, "lookup", "TASK-beef")).stdout
     assert looked_up.split("\ncreated: ")[0] == "jira: PROJ-1"  # then `created`
     assert (apart / COUNTERS).is_file() and list((apart / STATE).glob("*.corrupt-*"))

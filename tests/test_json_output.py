@@ -156,3 +156,40 @@ def test_allocate_json_says_whether_the_number_is_new(
         _json(in_process("allocate", "TASK-beef", "jira", "--project", "PROJ", "--json"))["new"]
         is False
     )
+
+
+@pytest.mark.parametrize("backup", ["sound", "broken"])
+def test_doctor_json_gives_a_corrupt_file_its_fix(
+    registry: Path, in_process: InProcess, backup: str
+) -> None:
+    """The fix was only at the end of the line ("fix": ""): it is the finding's fix now, and
+    where `extid repair` would refuse (the restore would lose something: the backup is broken
+    too) it is `extid repair --dry-run`, not `extid repair` alone."""
+    mapping = registry / MAPPING
+    bak = mapping.with_name(mapping.name + ".bak")
+    bak.write_bytes(mapping.read_bytes() if backup == "sound" else b'{"mappings": {')
+    mapping.write_bytes(mapping.read_bytes()[:30])
+    before = {p: p.read_bytes() for p in mapping.parent.iterdir() if p.is_file()}
+    text, report = in_process("doctor"), _json(in_process("doctor", "--json"))
+    found = next(e for e in report["errors"] if str(mapping) in e["message"])
+    assert "extid repair" not in found["message"]
+    if backup == "sound":
+        assert found["fix"] == "run `extid repair` to restore it from its backup or git"
+        assert in_process("repair").returncode == 0
+    else:
+        assert found["fix"].startswith("run `extid repair --dry-run`: restoring it would lose")
+        assert f"         fix: {found['fix']}\n" in text.stdout
+        assert {p: p.read_bytes() for p in mapping.parent.iterdir() if p.is_file()} == before
+        assert in_process("repair").returncode == 1  # and repair indeed refuses
+
+
+def test_repair_accept_loss_says_each_loss_once(registry: Path, in_process: InProcess) -> None:
+    """repair printed what recovery did as its actions and, again, as warnings on stderr."""
+    mapping = registry / MAPPING
+    mapping.with_name(mapping.name + ".bak").write_bytes(b'{"mappings": {')
+    mapping.write_bytes(mapping.read_bytes()[:30])
+    result = in_process("repair", "--accept-loss")
+    assert result.returncode == 0, result.stderr
+    lost = [line for line in result.stdout.splitlines() if line.startswith("lost ")]
+    assert lost and all(line not in result.stderr for line in lost), result.stderr
+    assert "was corrupt" in result.stdout and "was corrupt" not in result.stderr

@@ -139,12 +139,14 @@ def test_doctor_names_the_fix_repair_would_give_not_repair(
     if broken == "directory":
         counters.unlink()
         counters.mkdir()
-        wanted = f"{counters}: is a directory, not a state file; rename or remove it"
+        wanted = f"{counters}: is a directory, not a state file\n         fix: rename or remove it"
     else:
         counters.write_text(counters.read_text().replace('"PROJ": 2', '"PROJ": ' + "9" * 30))
-        wanted = "integer with 30 digits is out of range; edit it by hand"
+        wanted = "integer with 30 digits is out of range\n         fix: edit it by hand"
     doctor = in_process("doctor")
-    line = next(x for x in doctor.stdout.splitlines() if str(counters) in x)
+    lines = doctor.stdout.splitlines()
+    at = next(i for i, x in enumerate(lines) if str(counters) in x)
+    line = "\n".join(lines[at : at + 2])  # the problem, then its fix on a line of its own
     assert wanted in line, doctor.stdout
     assert "extid repair" not in doctor.stdout.replace("`extid repair` leaves it to you", "")
     assert in_process("repair").returncode == 1  # and repair indeed refuses

@@ -18,9 +18,14 @@ from git_helpers import (
     MAPPING,
     commit,
     counters,
+    diverge_in_one_clone,
+    extid,
     keep_one_side,
+    mapping,
+    ok,
     setup_repo,
     stopped_pull,
+    without_hooks,
 )
 
 Allocate = Callable[..., str]
@@ -162,3 +167,36 @@ def test_a_rebase_that_dropped_a_mapping_is_reported(tmp_path: Path, kept: str) 
     assert done.returncode == 0, done.stderr
     lost = "TASK-bbbb" if kept == "ours" else "TASK-aaaa"
     assert lost in done.stderr and "the rebase dropped it" in done.stderr, done.stderr
+
+
+def test_a_pick_left_empty_and_dropped_names_a_fix_that_works(tmp_path: Path) -> None:
+    """Keeping upstream's files whole leaves the pick empty, and git drops it (no hook runs):
+    PROJ-1 is TASK-aaaa's now, so `extid record` would refuse; the report names a new number."""
+    mine = stopped_pull(tmp_path, backend="apply")
+    git(mine, "checkout", "--ours", "--", MAPPING, COUNTERS)
+    git(mine, "add", "-A")
+    env = {**os.environ, "GIT_EDITOR": "true"}
+    done = subprocess.run(
+        ["git", "rebase", "--continue"], cwd=mine, capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "jira PROJ-1 of TASK-bbbb on your commits is missing" in done.stderr, done.stderr
+    assert "PROJ-1 is another task's now" in done.stderr
+    assert "(`extid allocate TASK-bbbb jira --project PROJ`) and commit" in done.stderr
+    assert "extid record" not in done.stderr
+    ok(extid(mine, "allocate", "TASK-bbbb", "jira", "--project", "PROJ"))
+    assert mapping(mine)["mappings"]["TASK-bbbb"]["jira"] == "PROJ-2"
+
+
+def test_a_lost_mapping_whose_id_is_free_is_recorded_again(tmp_path: Path) -> None:
+    """A merge past every hook (none installed but post-merge's backstop) that dropped a
+    mapping nobody else holds: `extid record` with its ID is the way back."""
+    repo = setup_repo(tmp_path / "repo")
+    diverge_in_one_clone(repo)  # TASK-beef PROJ-1 on side, TASK-cafe PROJ-2 on main
+    assert without_hooks(repo, "merge", "-q", "-s", "ours", "--no-edit", "side").returncode == 0
+    report = extid(repo, "post-merge")
+    assert report.returncode == 1
+    assert "put it back (`extid record TASK-beef jira PROJ-1`) and commit" in report.stderr
+    ok(extid(repo, "record", "TASK-beef", "jira", "PROJ-1"))
+    commit(repo, "put back")
+    ok(extid(repo, "post-merge"))

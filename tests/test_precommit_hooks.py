@@ -688,6 +688,36 @@ def test_check_replay_hook_refuses_a_rebase_continue_that_lost_a_mapping(
 
 
 @pytest.mark.slow
+def test_check_replay_hook_refuses_a_no_verify_commit_of_a_lossy_merge(
+    session: Session, installed: str, tmp_path: Path
+) -> None:
+    """`git commit --no-verify` skips extid-check, not prepare-commit-msg: while MERGE_HEAD
+    exists extid-check-replay holds the merge being concluded to the history guards."""
+    repo = _new_repo(session, tmp_path / "repo")
+    (repo / ".pre-commit-config.yaml").write_text(installed)
+    base = {"TASK-2000": {"jira": "PROJ-1"}}
+    _write_state(repo, base, 1)
+    _commit_all(session, repo, "base")
+    session.git(repo, "checkout", "-q", "-b", "feature")
+    _write_state(repo, {**base, "TASK-3000": {"jira": "PROJ-3"}}, 3)
+    _commit_all(session, repo, "feature: TASK-3000")
+    session.git(repo, "checkout", "-q", "main")
+    _write_state(repo, {**base, "TASK-4000": {"jira": "PROJ-2"}}, 2)
+    _commit_all(session, repo, "main: TASK-4000")
+    assert session.pre_commit(repo, "install", "--hook-type", "prepare-commit-msg").returncode == 0
+    assert session.run("git", "merge", "feature", cwd=repo).returncode != 0
+    session.git(repo, "checkout", "--ours", "--", STATE_DIR)  # main's files: TASK-3000 gone
+    session.git(repo, "add", "-A")
+    head = session.git(repo, "rev-parse", "HEAD")
+    refused = session.run("git", "commit", "--no-verify", "--no-edit", cwd=repo)
+    assert refused.returncode != 0, refused.stdout
+    assert re.search(r"^extid check \(rebase --continue\)\.+Failed$", refused.stdout, re.M)
+    assert "jira PROJ-3 of TASK-3000 on MERGE_HEAD is missing" in refused.stdout
+    assert session.git(repo, "rev-parse", "HEAD") == head
+    assert (repo / ".git" / "MERGE_HEAD").exists()
+
+
+@pytest.mark.slow
 def test_check_hook_refuses_a_merge_s_ours_that_drops_their_mappings(
     session: Session, installed: str, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from git_helpers import (
     ok,
     setup_repo,
     stopped_pull,
+    without_hooks,
 )
 from git_helpers import allocate as allocate_in
 
@@ -47,9 +48,12 @@ def test_rebase_continue_that_drops_a_mapping_is_refused_before_the_commit(
     lost = "TASK-bbbb" if kept == "ours" else "TASK-aaaa"
     assert refused.returncode != 0, refused.stderr
     assert f"jira PROJ-1 of {lost} on" in refused.stderr, refused.stderr
-    assert f"`git checkout -m -- {MAPPING}`, then `extid resolve` and `git rebase --continue`" in (
-        refused.stderr
-    )
+    assert (
+        f"`git checkout -m -- {MAPPING}`, then `extid resolve --renumber` (or `--ours`/`--theirs`)"
+        " and `git rebase --continue`"
+    ) in refused.stderr
+    # plain `extid resolve` would leave the collision conflicted: the fix names what works
+    assert "then `extid resolve` and" not in refused.stderr
     assert "Traceback" not in refused.stderr
     # nothing committed, nothing moved: the rebase is still stopped on the pick
     assert git(mine, "rev-parse", "HEAD").stdout == head
@@ -131,9 +135,11 @@ def test_a_merge_git_commits_itself_that_drops_their_mappings_is_refused(
 
 
 def test_post_merge_names_what_a_merge_past_the_hooks_dropped(tmp_path: Path) -> None:
-    """`--no-verify` skips pre-merge-commit: the post-merge hook is the backstop, as
-    post-rewrite is for a rebase no hook saw."""
+    """A clone set up before extid installed the pre-commit-time hooks (here: none but the
+    post-merge hook; `--no-verify` skips pre-merge-commit): the post-merge hook is the
+    backstop, as post-rewrite is for a rebase no hook saw."""
     repo = setup_repo(tmp_path / "repo")
+    (repo / ".git" / "hooks" / "prepare-commit-msg").unlink()
     diverge(repo)
     merged = git(repo, "merge", "-q", "--no-verify", "--no-edit", "-s", "ours", "side")
     assert "jira PROJ-1 of TASK-beef on HEAD^2 is missing" in merged.stderr, merged.stderr
@@ -147,9 +153,10 @@ def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path)
     repo = setup_repo(tmp_path / "repo")
     diverge_in_one_clone(repo)  # TASK-beef PROJ-1 on side, TASK-cafe PROJ-2 on main
     base = git(repo, "rev-parse", "HEAD").stdout.strip()
-    # the branch merged main keeping its own files: merging main again finds nothing to merge
+    # the branch merged main keeping its own files (no extid hook ran, as where it is not
+    # installed): merging main again finds nothing to merge
     git(repo, "checkout", "-q", "side")
-    git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge main", "main")
+    ok(without_hooks(repo, "merge", "-q", "-s", "ours", "-m", "merge main", "main"))
     out = extid(repo, "check", "--against", base)
     assert out.returncode == 1
     assert "jira PROJ-2 of TASK-cafe" in out.stdout
@@ -157,9 +164,68 @@ def test_check_against_names_the_way_back_for_each_kind_of_merge(tmp_path: Path)
     assert "`git reset --keep HEAD^`, then `git merge" in out.stdout
     # a pull request's merge commit (first parent: the base) made without the driver
     git(repo, "checkout", "-q", "--detach", base)
-    git(repo, "merge", "-q", "--no-verify", "-s", "ours", "-m", "merge side", "side~1")
+    ok(without_hooks(repo, "merge", "-q", "-s", "ours", "-m", "merge side", "side~1"))
     out = extid(repo, "check", "--against", base)
     assert out.returncode == 1
     assert "jira PROJ-1 of TASK-beef" in out.stdout
     assert f"merge {base} into the branch where the driver is installed" in out.stdout
     assert "merging it again finds nothing" not in out.stdout
+
+
+def _merge_refused_then_concluded(repo: Path, resolve_by_hand: bool) -> None:
+    """A merge of `side` whose result lost TASK-beef's mapping, left stopped with MERGE_HEAD:
+    `-s ours` (refused by pre-merge-commit) or a collision resolved with `git checkout --ours`."""
+    if resolve_by_hand:
+        assert git(repo, "merge", "-q", "--no-edit", "side", check=False).returncode != 0
+        git(repo, "checkout", "--ours", "--", MAPPING, COUNTERS)
+        git(repo, "add", "-A")
+        assert git(repo, "commit", "-q", "--no-edit", check=False).returncode != 0
+    else:
+        assert git(repo, "merge", "-q", "--no-edit", "-s", "ours", "side", check=False).returncode
+    assert (repo / ".git" / "MERGE_HEAD").exists()
+
+
+@pytest.mark.parametrize("resolve_by_hand", [False, True], ids=["s-ours", "checkout-ours"])
+def test_commit_no_verify_concluding_a_lossy_merge_is_refused(
+    tmp_path: Path, resolve_by_hand: bool
+) -> None:
+    """git runs prepare-commit-msg whatever `--no-verify` says: while MERGE_HEAD exists it holds
+    the merge to the history guards, so the mapping the result lost is not committed away."""
+    repo = setup_repo(tmp_path / "repo")
+    diverge(repo)
+    _merge_refused_then_concluded(repo, resolve_by_hand)
+    head, files = git(repo, "rev-parse", "HEAD").stdout, _files(repo)
+    refused = _git_quiet_editor(repo, "commit", "-q", "--no-verify", "--no-edit")
+    assert refused.returncode != 0, refused.stderr
+    assert "jira PROJ-1 of TASK-beef on MERGE_HEAD is missing" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+    assert (repo / ".git" / "MERGE_HEAD").exists()
+    assert _files(repo) == files
+
+
+def test_clean_merge_and_cherry_pick_with_no_verify_pass_the_prepare_hook(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "repo")
+    diverge_in_one_clone(repo)
+    ok(_git_quiet_editor(repo, "merge", "-q", "--no-verify", "--no-edit", "side"))
+    assert set(mapping(repo)["mappings"]) == {"TASK-beef", "TASK-cafe"}
+    # a renumbering merge whose result the post-merge hook settles passes too
+    other = setup_repo(tmp_path / "other")
+    diverge(other)
+    git(other, "config", "extid.onCollision", "renumber")
+    ok(_git_quiet_editor(other, "merge", "-q", "--no-verify", "--no-edit", "side"))
+    assert set(mapping(other)["mappings"]) == {"TASK-beef", "TASK-cafe"}
+
+
+def test_commit_no_verify_concluding_a_lossy_cherry_pick_is_refused(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "repo")
+    diverge(repo)
+    side = git(repo, "rev-parse", "side").stdout.strip()
+    assert git(repo, "cherry-pick", side, check=False).returncode != 0  # the collision
+    git(repo, "checkout", "--ours", "--", MAPPING, COUNTERS)
+    git(repo, "add", "-A")
+    files = _files(repo)
+    refused = _git_quiet_editor(repo, "commit", "-q", "--no-verify", "--allow-empty", "-m", "x")
+    assert refused.returncode != 0
+    assert "jira PROJ-1 of TASK-beef on CHERRY_PICK_HEAD is missing" in refused.stderr
+    assert (repo / ".git" / "CHERRY_PICK_HEAD").exists() and _files(repo) == files

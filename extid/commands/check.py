@@ -6,7 +6,9 @@ directory's two files are checked. A state file git's index holds unmerged fails
 `--staged` checks what the next commit records (the pre-commit hooks): the index's versions,
 held to the history guards (no counter below HEAD's, no state file deleted, a merge,
 cherry-pick or rebase pick keeping both parents); `--replaying` only while a stopped rebase
-pick is committed (the prepare-commit-msg hook). `--against REF` holds HEAD to REF (CI).
+pick is committed, or (the history guards alone) a merge, cherry-pick or revert is concluded:
+the prepare-commit-msg hook, which `--no-verify` does not skip. `--against REF` holds HEAD to
+REF (CI).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--replaying",
         action="store_true",
         help="with --staged: check only while git commits the replay of a stopped rebase pick "
-        "(`git rebase --continue`, where git runs no pre-commit hook); otherwise pass at once "
-        "(the prepare-commit-msg hook)",
+        "(`git rebase --continue`, where git runs no pre-commit hook), and only the history "
+        "guards while a merge, cherry-pick or revert is concluded (`--no-verify` skips the "
+        "other hooks); otherwise pass at once (the prepare-commit-msg hook)",
     )
     parser.add_argument(
         "--history-only",
@@ -79,11 +82,16 @@ def problems_of(
     if staged and against is not None:
         raise ExtidError("--replaying and --history-only check the index: use them with --staged")
     if staged == "replaying":
-        from ..gitstate import replayed_commit
+        from ..gitstate import concluding, replayed_commit
 
-        # Files only, no git process: the hook runs before every commit message.
+        # Files only, no git process: the hook runs before every commit message. A merge,
+        # cherry-pick or revert being concluded gets the history guards, which `--no-verify`
+        # would otherwise skip (the pre-commit hooks checked the files' validity already, and
+        # a renumbering merge may leave a counter for the post-merge hook to raise).
         if replayed_commit() is None:
-            return []
+            if not concluding():
+                return []
+            staged = "history"
     if staged or against is not None:
         from .. import gitcheck  # deferred: the git layer only where git is asked
 

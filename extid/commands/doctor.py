@@ -229,15 +229,29 @@ def ignored_findings(top: Path, state_dir: Path) -> list[Finding]:
     return found
 
 
-def _fix_of(problem: Problem) -> str:
-    """Nothing where the problem's line ends in its fix (an unreadable file's always does, a
-    broken rule's names the extid command), else editing by hand: `extid repair` settles
-    only what its message says, and refuses the rest."""
-    from ..errors import EDIT_FIX, ParseProblem
+def _finding(problem: Problem, state_dir: Path) -> Finding:
+    """The problem and its fix apart: an unreadable file's fix is its ParseError's, except
+    where `extid repair` would refuse (the restore would lose something: a truncated file whose
+    .bak is broken too), which `--dry-run` shows; a broken rule's line names the extid command
+    already; the rest is edited by hand (`extid repair` settles only what its message says)."""
+    from ..errors import EDIT_FIX, REPAIR_FIX, ParseProblem
 
-    if isinstance(problem, ParseProblem) or "`extid " in problem.message:
-        return ""
-    return EDIT_FIX
+    if isinstance(problem, ParseProblem):
+        fix = problem.fix
+        if fix == REPAIR_FIX and _repair_would_lose(state_dir):
+            fix = (
+                "run `extid repair --dry-run`: restoring it would lose what it lists; put the "
+                "file right by hand, or `extid repair --accept-loss`"
+            )
+        return Finding(False, problem.problem(), fix)
+    return Finding(False, str(problem), "" if "`extid " in problem.message else EDIT_FIX)
+
+
+def _repair_would_lose(state_dir: Path) -> bool:
+    from ..store import Store
+    from ..store.maintenance import repair_would_lose
+
+    return repair_would_lose(Store(state_dir))
 
 
 def file_findings(top: Path, state_dir: Path) -> list[Finding]:
@@ -255,7 +269,7 @@ def file_findings(top: Path, state_dir: Path) -> list[Finding]:
         if tracked_path(top, Path(path)) in unmerged
     ]
     problems = check_paths(existing)
-    found += [Finding(False, str(problem), _fix_of(problem)) for problem in problems]
+    found += [_finding(problem, state_dir) for problem in problems]
     if existing and not problems:
         names = ", ".join(os.path.basename(p) for p in existing)
         found.append(Finding(True, f"state files valid ({names})"))

@@ -82,8 +82,9 @@ class Store:
         self.counters_path = self.state_dir / COUNTERS_FILE
         self.lock_path = self.state_dir / LOCK_FILE
         self.lock_timeout = timeout_setting() if lock_timeout is None else lock_timeout
-        #: What the last recovery did (also warned on stderr), for `extid repair` to report.
-        self.recovered: list[str] = []
+        #: Where a recovery's report goes: None warns on stderr (any command loading the files);
+        #: a list collects it for `extid repair`, which prints it as its actions (not twice).
+        self.recovered: list[str] | None = None
         self._lock = DirLock(self.lock_path, self.lock_timeout)
         self._fast = FastPath(self)
         self._real_dir: str | None = None
@@ -201,8 +202,10 @@ class Store:
         return reconciled(*loaded[MAPPING], *loaded[COUNTERS])
 
     def _report(self, message: str) -> None:
-        self.recovered.append(message)
-        print(f"extid: warning: {message}", file=sys.stderr)
+        if self.recovered is not None:
+            self.recovered.append(message)
+        else:
+            print(f"extid: warning: {message}", file=sys.stderr)
 
     # --- writing ---------------------------------------------------------------------------
 

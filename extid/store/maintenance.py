@@ -64,9 +64,11 @@ def repair(
     if dry_run:
         return _repair_plan(store, keep)
     with store.lock():
-        store.recovered = []
-        state = store._load_locked(accept_loss=accept_loss)
-        actions = list(store.recovered)
+        store.recovered = actions = []
+        try:
+            state = store._load_locked(accept_loss=accept_loss)
+        finally:
+            store.recovered = None
         with store._holding_ledger(state):  # a renumbering issues its numbers there
             settled = settle(state, keep, renumbering_reserve(store.state_dir))
             if settled:
@@ -99,6 +101,16 @@ def _repair_plan(store: Store, keep: Sequence[str]) -> list[str]:
     if not broken and counters != state.counter_values:
         actions.append(f"would raise counters in {store.counters_path} above the used numbers")
     return actions
+
+
+def repair_would_lose(store: Store) -> bool:
+    """Whether `repair` (without `--accept-loss`) would refuse to restore the corrupt files:
+    the restore would lose something (read only, as `--dry-run`)."""
+    try:
+        loaded, broken = store._read_both()
+        return bool(broken) and bool(recovery.plan(store.paths(), loaded, broken).lost)
+    except ExtidError:  # a file repair leaves to the user: its own message says so
+        return False
 
 
 def settle(state: State, keep: Sequence[str], reserve: Reserve | None = None) -> list[str]:
