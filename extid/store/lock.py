@@ -59,6 +59,7 @@ class DirLock:
         self.timeout = timeout
         self._filelock: Any = None
         self._filelock_pid = -1
+        self._making = threading.Lock()
 
     @contextlib.contextmanager
     def hold(self, key: tuple[int, str]) -> Iterator[bool]:
@@ -72,36 +73,43 @@ class DirLock:
             finally:
                 holds[key][0] -= 1
             return
-        self.acquire()
+        lock = self.acquire()
         holds[key] = [1, None]
         try:
             yield True
         finally:
             del holds[key]
-            self.release()
+            lock.release()  # the object this thread took: another may have been made since
 
     def _lock_object(self) -> Any:
-        # A lock object must not cross a fork; a child builds its own.
-        if self._filelock is None or self._filelock_pid != os.getpid():
-            from filelock import FileLock
+        # A lock object must not cross a fork; a child builds its own. Threads sharing this
+        # Store make it once: two made at once let one thread release the other's object
+        # and keep its own taken (the next waiter times out, or a third thread gets in).
+        with self._making:
+            if self._filelock is None or self._filelock_pid != os.getpid():
+                from filelock import FileLock
 
-            # thread_local (the default): each thread locks through its own descriptor, so
-            # threads exclude each other like processes do. Not is_singleton: re-entrancy is
-            # handled by `held()`, which also makes a nested transaction share the outer
-            # State; a re-entered singleton lock would let it load and save a stale copy.
-            self._filelock = FileLock(str(self.path), timeout=self.timeout, poll_interval=LOCK_POLL)
-            self._filelock_pid = os.getpid()
-        return self._filelock
+                # thread_local (the default): each thread locks through its own descriptor,
+                # so threads exclude each other like processes do. Not is_singleton:
+                # re-entrancy is handled by `held()`, which also makes a nested transaction
+                # share the outer State; a re-entered singleton lock would let it load and
+                # save a stale copy.
+                self._filelock = FileLock(
+                    str(self.path), timeout=self.timeout, poll_interval=LOCK_POLL
+                )
+                self._filelock_pid = os.getpid()
+            return self._filelock
 
-    def acquire(self) -> None:
-        """Take the lock, refusing a symlinked lock file; `LockTimeoutError` after retries.
-        Past the first second of waiting, one line on stderr says who is waited for."""
+    def acquire(self) -> Any:
+        """Take the lock, refusing a symlinked lock file: the FileLock taken (release that
+        one); `LockTimeoutError` after retries. Past the first second of waiting, one line on
+        stderr says who is waited for."""
         refuse_symlink(str(self.path), lstat(str(self.path)))
         lock = self._lock_object()
         first = self.timeout
         if self.timeout > WAIT_NOTICE_AFTER:  # the first attempt, in two parts
             if self._try(lock, WAIT_NOTICE_AFTER):
-                return
+                return lock
             print(
                 f"extid: another extid process holds {self.path}; waiting for it "
                 f"(at most {self.longest_wait():.0f}s more, see EXTID_LOCK_TIMEOUT)",
@@ -112,7 +120,7 @@ class DirLock:
         pause = LOCK_BACKOFF
         for attempt in range(LOCK_RETRIES + 1):
             if self._try(lock, first if attempt == 0 else self.timeout):
-                return
+                return lock
             if attempt < LOCK_RETRIES:
                 time.sleep(pause * (1 + random.random()))
                 pause *= 2
@@ -139,6 +147,3 @@ class DirLock:
         pauses between them."""
         pauses = sum(LOCK_BACKOFF * (2 << n) for n in range(LOCK_RETRIES))  # each at most 2x
         return (LOCK_RETRIES + 1) * self.timeout - WAIT_NOTICE_AFTER + pauses
-
-    def release(self) -> None:
-        self._filelock.release()  # the object `acquire` took: never rebuilt in between
