@@ -1,7 +1,7 @@
 """Checking state files as files: read (from disk or git's index), parse, upgrade and check
 each, then cross-check a mapping/counters pair; every finding is a `Problem` value.
 
-A large canonical mapping file is checked slice by slice (`document.canonical_slices`) so that
+A large canonical mapping file is checked slice by slice (`slices.canonical_slices`) so that
 its parse, ~5x the file as Python objects, is never held whole: `extid check` of a 1M-entry
 registry peaks at ~2.7x the file (its bytes, and the hashes that span slices). Only a file
 that passes is taken that way; any problem, or a file that is not canonical, sends it through
@@ -86,7 +86,9 @@ def _passes_in_slices(data: bytes, path: str) -> Checked | None:
     slices by the hashes of what each slice indexed: a hash seen twice, which a real clash
     always gives and an unequal pair almost never does, sends the file the ordinary way.
     """
-    slices = document.canonical_slices(data)
+    from .slices import NotCanonical, canonical_slices  # deferred: large files only
+
+    slices = canonical_slices(data)
     if slices is None or slices[0].get("version") != CURRENT:
         return None
     rest, parts = slices
@@ -104,7 +106,7 @@ def _passes_in_slices(data: bytes, path: str) -> Checked | None:
             seen_held.update(map(hash, index.holders))
             if len(seen_ids) != ids or len(seen_held) != held:
                 return None
-    except document.NotCanonical:
+    except NotCanonical:
         return None
     return Checked({"mappings": {}, **rest}, MAPPING, [], high)
 

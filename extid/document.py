@@ -29,7 +29,6 @@ from .strict import MAX_DEPTH
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import Any, BinaryIO, Literal, TypeAlias
 
 # A string, so that typing is not needed at run time (only in annotations, never evaluated).
@@ -67,7 +66,7 @@ _CONFLICT_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
 _CONFLICT_PATTERN = rb"^(?:<<<<<<<|=======|>>>>>>>|\|\|\|\|\|\|\|)(?: |\r?$)"
 # In canonical bytes every newline is structural and a value at depth d is indented 2*d, so a
 # line indented deeper than this is nesting over MAX_DEPTH: the fast path must not accept it.
-_TOO_DEEP = b"\n" + b" " * (2 * MAX_DEPTH + 2)
+TOO_DEEP = b"\n" + b" " * (2 * MAX_DEPTH + 2)
 
 
 class Parsed(namedtuple("Parsed", ["obj", "canonical"])):
@@ -87,15 +86,20 @@ def canonical(obj: Any) -> bytes:
     """
     if not _is_large(obj):
         return _stdlib_dump(obj)
+    out = orjson_canonical(obj)
+    return _stdlib_dump(obj) if out is None else out + b"\n"
+
+
+def orjson_canonical(obj: Any) -> bytes | None:
+    """orjson's bytes (without the final newline) when they are the canonical ones; None where
+    canonical() uses the stdlib (a float token, an integer beyond 64 bits)."""
     import orjson  # deferred: see LARGE_BYTES
 
     try:
-        out = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits
-        return _stdlib_dump(obj)
-    if _has_float_token(out):
-        return _stdlib_dump(obj)
-    return out + b"\n"
+        out: bytes = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    return None if _has_float_token(out) else out
 
 
 def _has_float_token(out: bytes) -> bool:
@@ -157,25 +161,30 @@ def not_a_state_file(path: str, mode: int) -> ParseError:
 
 
 def read_file(path: str) -> bytes:
-    """Read a state file without following a symlink and without reading an oversized file."""
+    """Read a state file without following a symlink and without reading an oversized file;
+    every refusal a ParseError (the store's `read_bytes` words them its own way)."""
     try:
-        fd = os.open(path, READ_FLAGS)
+        return read_regular(path)
     except OSError as e:
         if os.path.islink(path):
             fix = "put the file itself there: extid never reads or writes through a symlink"
             raise ParseError(path, "", "is a symlink", corrupt=False, fix=fix) from None
         raise ParseError(path, "", e.strerror or str(e), fix=None) from None
+
+
+def read_regular(path: str) -> bytes:
+    """The bytes of the regular file `path` (`READ_FLAGS`), refused before reading if it is
+    something else (`not_a_state_file`) or over `MAX_BYTES` (`too_big`); OSError as raised."""
+    fd = os.open(path, READ_FLAGS)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode):  # before fdopen, which refuses a directory with a bug
             raise not_a_state_file(path, st.st_mode)
-        if st.st_size > MAX_BYTES:
+        if st.st_size > MAX_BYTES:  # refuse before reading: it could be 200 GB
             raise too_big(path, st.st_size)
         with os.fdopen(fd, "rb") as f:
             fd = -1  # closed with f
             return read_to_limit(f, st.st_size)
-    except OSError as e:
-        raise ParseError(path, "", e.strerror or str(e), fix=None) from None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -202,7 +211,9 @@ def parse(data: bytes, name: str) -> Parsed:
     if len(data) >= LARGE_BYTES:
         import orjson  # deferred: see LARGE_BYTES
 
-        doc = _parse_canonical_in_slices(data)
+        from .slices import parse_canonical  # the module reads slices through this one
+
+        doc = parse_canonical(data)
         if doc is not None:
             return Parsed(doc, True)
         try:
@@ -236,138 +247,12 @@ def load(data: bytes, name: str) -> Any:
 
 
 def _is_canonical_fast(data: bytes, obj: Any) -> bool:
-    if _TOO_DEEP in data:
+    if TOO_DEEP in data:
         return False  # the slow path names the nesting error
     try:
         return data == canonical(obj)
     except RecursionError:  # orjson reads ~1000 levels, the stdlib dump recurses per level
         return False
-
-
-#: A canonical mapping document is read in slices of about this many bytes of whole entries:
-#: orjson's parse of a whole 16 MB file needs ~30 MB on top of the result for a moment, which
-#: was the peak of `extid format --check` at 100k entries.
-SLICE_BYTES = 256 * 1024
-_SLICE_HEAD = b'{\n  "mappings": {\n'
-_SLICE_END = b"\n  }"  # the line closing "mappings" (a line indented by exactly 2)
-_ENTRY_BORDER = b',\n    "'  # in canonical form, a line indented by exactly 4 starts an entry
-
-
-class NotCanonical(Exception):
-    """Raised by the parts of `canonical_slices` at the first slice that is not canonical."""
-
-
-def canonical_slices(data: bytes) -> tuple[dict[str, Any], Iterator[dict[str, Any]]] | None:
-    """The fields after "mappings" of a canonical mapping document in `data`, and its entries
-    as dicts of about SLICE_BYTES each; None where the layout around the entries is not
-    canonical.
-
-    Each slice of whole entries is parsed and dumped on its own and must come back byte for
-    byte, and keys must ascend across slices; so once every part was taken without raising
-    NotCanonical, the whole file equals the canonical dump of its parse, which also rules out
-    duplicate keys (see the module docstring). A reader that needs only some of each part
-    (`extid check`, `format --check`) drops it before taking the next, and never holds the
-    whole parse. NotCanonical says nothing about validity: the caller then parses the whole
-    file the ordinary way.
-    """
-    if not data.startswith(_SLICE_HEAD) or _TOO_DEEP in data:
-        return None
-    envelope = envelope_rest(data)
-    if envelope is None:
-        return None
-    end, rest = envelope
-    return rest, _slices(data, end)
-
-
-def _slices(data: bytes, end: int) -> Iterator[dict[str, Any]]:
-    pos, last = len(_SLICE_HEAD), None
-    while pos < end:
-        cut = data.find(_ENTRY_BORDER, min(pos + SLICE_BYTES, end), end)
-        stop = end if cut < 0 else cut
-        chunk = data[pos:stop]
-        part = _loads_or_none(b"{" + chunk + b"}")
-        if not part or (last is not None and last >= next(iter(part))):
-            raise NotCanonical
-        dumped = _dump_or_none({"mappings": part})  # puts the entries at their indentation
-        if dumped is None or dumped[len(_SLICE_HEAD) : -len(_SLICE_END + b"\n}")] != chunk:
-            raise NotCanonical
-        pos, last = stop + len(b",\n"), next(reversed(part))
-        yield part
-
-
-def is_canonical_mapping(data: bytes) -> dict[str, Any] | None:
-    """The fields after "mappings" if `data` is a canonical mapping document (shown slice by
-    slice, no parse held), else None: not canonical, or another kind of document."""
-    slices = canonical_slices(data)
-    if slices is None:
-        return None
-    try:
-        for _ in slices[1]:
-            pass
-    except NotCanonical:
-        return None
-    return slices[0]
-
-
-def _parse_canonical_in_slices(data: bytes) -> dict[str, Any] | None:
-    """The document in `data` if `data` is a canonical mapping document, else None."""
-    slices = canonical_slices(data)
-    if slices is None:
-        return None
-    mappings: dict[str, Any] = {}
-    try:
-        for part in slices[1]:
-            mappings.update(part)
-    except NotCanonical:
-        return None
-    return {"mappings": mappings, **slices[0]}
-
-
-def envelope_rest(data: bytes) -> tuple[int, dict[str, Any]] | None:
-    """Where the entries of a canonical mapping document end (the line closing "mappings")
-    and its fields after them, if those bytes are canonical; None for another layout.
-
-    Found from the end: only the short rest of the envelope follows (a document whose other
-    top-level keys hold objects fails the checks and is read another way).
-    """
-    end = data.rfind(_SLICE_END, len(_SLICE_HEAD))
-    if end < 0:
-        return None
-    doc = _loads_or_none(b'{"mappings": {}' + data[end + len(_SLICE_END) :])
-    if not isinstance(doc, dict) or any(key < "mappings" for key in doc):
-        return None
-    rest = {key: value for key, value in doc.items() if key != "mappings"}
-    return (end, rest) if data[end:] == envelope_tail(rest) else None
-
-
-def envelope_tail(rest: dict[str, Any]) -> bytes | None:
-    """The canonical bytes after the last entry of a mapping document: the end of
-    "mappings", then the other keys (`rest`); None where orjson would not dump canonically."""
-    if not rest:
-        return _SLICE_END + b"\n}\n"
-    out = _dump_or_none(rest)
-    return None if out is None else _SLICE_END + b",\n" + out[len(b"{\n") :] + b"\n"
-
-
-def _loads_or_none(data: bytes) -> Any:
-    import orjson  # deferred: see LARGE_BYTES
-
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _dump_or_none(obj: Any) -> bytes | None:
-    """orjson's bytes when they are the canonical ones; None where canonical() would use the
-    stdlib (a float token, an integer beyond 64 bits)."""
-    import orjson  # deferred: see LARGE_BYTES
-
-    try:
-        out: bytes = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return None
-    return None if _has_float_token(out) else out
 
 
 def _check_size(data: bytes, name: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 
-from .document import envelope_rest, envelope_tail
+from .slices import envelope_rest, envelope_tail
 
 TYPE_CHECKING = False  # not typing's: see errors.py
 if TYPE_CHECKING:

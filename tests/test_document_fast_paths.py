@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from extid import document, strict
+from extid import document, slices, strict
 
 
 @pytest.fixture(autouse=True)
 def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(document, "SLICE_BYTES", 300)  # ~3 entries a slice: many borders
+    monkeypatch.setattr(slices, "SLICE_BYTES", 300)  # ~3 entries a slice: many borders
 
 
 def _doc(n: int = 20, **extra: Any) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def _stdlib(obj: Any) -> bytes:
 
 def _sliced(data: bytes) -> bool:
     """Whether the slice reader accepts `data`; checked against the plain definition."""
-    doc = document._parse_canonical_in_slices(data)
+    doc = slices.parse_canonical(data)
     if doc is not None:
         assert data == document.canonical(json.loads(data))
         assert doc == json.loads(data) and list(doc["mappings"]) == list(

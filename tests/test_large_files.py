@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from extid import checkfiles, document, validate
+from extid import checkfiles, document, slices, validate
 from extid.commands import format as format_command
 from extid.document import COUNTERS, COUNTERS_FILE, MAPPING, MAPPING_FILE
 
@@ -84,7 +84,7 @@ EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
 def test_slices_report_what_the_whole_check_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str
 ) -> None:
-    monkeypatch.setattr(document, "SLICE_BYTES", 2000)  # ~15 entries a slice
+    monkeypatch.setattr(slices, "SLICE_BYTES", 2000)  # ~15 entries a slice
     monkeypatch.setattr(document, "LARGE_BYTES", 1)  # every file takes the large-file path
     doc = _doc(300)
     EDITS[edit](doc)
@@ -121,7 +121,7 @@ def test_a_large_canonical_file_is_never_held_parsed(
 ) -> None:
     """The issue's bound, peak memory at most 3x the file, held by allocations: the whole
     parse alone was ~5x (`check` 5.4x, `format --check` 4.8x here before slices)."""
-    monkeypatch.setattr(document, "SLICE_BYTES", 8 * 1024)  # the slice's share, as at 1M
+    monkeypatch.setattr(slices, "SLICE_BYTES", 8 * 1024)  # the slice's share, as at 1M
     path = tmp_path / MAPPING_FILE
     size = len(_write(path, _doc(10_000)))  # ~1.3 MB
     assert _peak(lambda: format_command.run(None, [str(path)], check=True)) < 1.5 * size

@@ -71,7 +71,11 @@ def _format_one(path: str, check_only: bool) -> int:
     data = read_file(path)
     # A large canonical mapping file is shown canonical slice by slice, its parse never held
     # whole (which would be ~5x the file); only its version needs reading.
-    rest = document.is_canonical_mapping(data) if len(data) >= document.LARGE_BYTES else None
+    rest = None
+    if len(data) >= document.LARGE_BYTES:
+        from ..slices import is_canonical_mapping  # deferred: large files only
+
+        rest = is_canonical_mapping(data)
     if rest is not None:
         version_of({"mappings": {}, **rest}, document.MAPPING, path)
         return 0

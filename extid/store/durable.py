@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .. import document
-from ..errors import ExtidError, UnsafePathError
+from ..errors import ExtidError, ParseError, UnsafePathError
 
 _TEMP_RE = re.compile(r"\A\..+\.tmp-[0-9a-f]{16}\Z")
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -241,22 +241,16 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
     """The contents of `path`, None if it does not exist; never through a symlink."""
     name = os.fspath(path)
     try:
-        fd = os.open(name, document.READ_FLAGS)
+        return document.read_regular(name)
     except FileNotFoundError:
         return None
     except OSError as e:
         refuse_symlink(name, lstat(name))
         raise ExtidError(f"{name}: cannot read ({reason(e)})") from e
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):  # before fdopen, which refuses a directory with a bug
-        os.close(fd)
-        error = document.not_a_state_file(name, st.st_mode)
-        raise ExtidError(f"{error}; {error.fix} (nothing was changed)")
-    with os.fdopen(fd, "rb") as f:
-        if st.st_size > document.MAX_BYTES:  # refuse before reading: it could be 200 GB
-            raise document.too_big(name, st.st_size)
-        data = document.read_to_limit(f, st.st_size)
-    return data
+    except ParseError as e:
+        if e.corrupt:  # over the limit: the store may restore it
+            raise
+        raise ExtidError(f"{e}; {e.fix} (nothing was changed)") from None
 
 
 def sweep_temp_files(directory: str | os.PathLike[str]) -> list[str]:
